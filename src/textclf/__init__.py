@@ -1,0 +1,1 @@
+"""Reproducible text classification: DVC stages, MLflow tracking, Prefect operations."""

@@ -1,0 +1,37 @@
+"""Train: fit the params-defined pipeline on the training split."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from textclf.model import build_pipeline
+from textclf.params import Params
+
+
+@dataclass
+class Trained:
+    model: Pipeline
+    stats: dict
+
+
+def train(train_split: pd.DataFrame, params: Params) -> Trained:
+    model = build_pipeline(params.train, params.prepare)
+    started = time.perf_counter()
+    model.fit(train_split["text"].tolist(), train_split["label"].to_numpy())
+    vectorizer = model.named_steps["vectorize"]
+    n_features = (
+        len(vectorizer.vocabulary_)
+        if hasattr(vectorizer, "vocabulary_")
+        else vectorizer.get_params().get("n_features")
+    )
+    stats = {
+        "train_rows": len(train_split),
+        "classes": [str(label) for label in model.classes_],
+        "n_features": n_features,
+        "fit_seconds": round(time.perf_counter() - started, 2),
+    }
+    return Trained(model, stats)
