@@ -3,7 +3,8 @@
 The sample keeps the original archive layout (aclImdb/{train,test}/{pos,neg}, train/unsup), so the
 quick start exercises the same reader as the full dataset. Selection is seeded and reproducible:
 
-    python scripts/make_imdb_sample.py ../shared/datasets/imdb/aclImdb_v1.tar.gz data/raw/imdb_sample.tar.gz
+    python scripts/make_imdb_sample.py \
+        ../shared/datasets/imdb/aclImdb_v1.tar.gz data/raw/imdb_sample.tar.gz
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ def build_sample(source: Path, target: Path, seed: int = 20110619) -> dict[tuple
                 members[(parts[1], parts[2])].append(member)
         rng = random.Random(seed)
         chosen = {
-            key: sorted(rng.sample(sorted(found, key=lambda m: m.name), PER_FOLDER[key]),
-                        key=lambda m: m.name)
+            key: sorted(
+                rng.sample(sorted(found, key=lambda m: m.name), PER_FOLDER[key]),
+                key=lambda m: m.name,
+            )
             for key, found in members.items()
         }
         tmp = target.with_suffix(".tmp")

@@ -91,7 +91,9 @@ def register(
 
 @app.command()
 def predict(
-    texts: list[str] = typer.Argument(None, help="texts to classify; read lines from stdin if none"),
+    texts: list[str] = typer.Argument(
+        None, help="texts to classify; read lines from stdin if none"
+    ),
     root: Path = RootOption,
 ) -> None:
     """Classify texts with the workspace model: one JSON line per text."""
@@ -103,9 +105,10 @@ def predict(
     except DataError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=2) from None
-    for text, proba in zip(texts, model.predict_proba(texts), strict=True):
+    for proba in model.predict_proba(texts):
         best = int(proba.argmax())
-        typer.echo(json.dumps({"label": str(model.classes_[best]), "confidence": float(proba[best])}))
+        answer = {"label": str(model.classes_[best]), "confidence": float(proba[best])}
+        typer.echo(json.dumps(answer))
 
 
 if __name__ == "__main__":

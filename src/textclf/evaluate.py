@@ -55,7 +55,9 @@ def compute_metrics(actual: np.ndarray, proba: np.ndarray, classes: np.ndarray) 
     )
     result: dict = {
         "accuracy": skm.accuracy_score(actual, predicted),
-        "macro_f1": skm.f1_score(actual, predicted, labels=classes, average="macro"),
+        "macro_f1": skm.f1_score(
+            actual, predicted, labels=classes, average="macro", zero_division=0
+        ),
         "test_rows": len(actual),
     }
     present = np.isin(classes, actual)

@@ -38,7 +38,7 @@ def save_figures(predictions: pd.DataFrame, curves: dict[str, pd.DataFrame], fol
         plt.close(figure)
 
 
-def _confusion(plt, predictions: pd.DataFrame):  # noqa: ANN001, ANN202
+def _confusion(plt, predictions: pd.DataFrame):
     labels = sorted(set(predictions["actual"]) | set(predictions["predicted"]))
     matrix = pd.crosstab(predictions["actual"], predictions["predicted"]).reindex(
         index=labels, columns=labels, fill_value=0
@@ -62,7 +62,7 @@ def _confusion(plt, predictions: pd.DataFrame):  # noqa: ANN001, ANN202
     return figure
 
 
-def _line(plt, curve: pd.DataFrame, x: str, y: str, title: str, diagonal: bool = False):  # noqa: ANN001, ANN202
+def _line(plt, curve: pd.DataFrame, x: str, y: str, title: str, diagonal: bool = False):
     figure, axes = plt.subplots(figsize=(5, 4))
     axes.plot(curve[x], curve[y], marker="." if len(curve) < 30 else None)
     if diagonal:

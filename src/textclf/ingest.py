@@ -201,9 +201,10 @@ def read_table(path: Path, fmt: str, params: DatasetParams, *, labelled: bool) -
     wanted = {"text": params.text_column}
     if labelled:
         wanted["label"] = params.label_column
-    for role, column in (("id", params.id_column), ("split", params.split_column)):
-        if column:
-            wanted[role] = column
+    if params.id_column:
+        wanted["id"] = params.id_column
+    if labelled and params.split_column:
+        wanted["split"] = params.split_column
     missing = [column for column in wanted.values() if column not in frame.columns]
     if missing:
         raise DataError(
@@ -246,7 +247,9 @@ def _read_frame(path: Path, fmt: str) -> pd.DataFrame:
         ) from error
     except (ValueError, pd.errors.ParserError, OSError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise DataError(path, f"cannot be read as {fmt} ({message})", f"check it is {fmt}") from error
+        raise DataError(
+            path, f"cannot be read as {fmt} ({message})", f"check it is {fmt}"
+        ) from error
     raise DataError(path, f"unknown format {fmt!r}", "set dataset.format to csv, jsonl or parquet")
 
 
@@ -287,4 +290,3 @@ def _order(table: pd.DataFrame) -> pd.DataFrame:
 
 def _empty_table() -> pd.DataFrame:
     return pd.DataFrame({column: pd.Series(dtype=str) for column in COLUMNS if column != "label"})
-

@@ -6,9 +6,10 @@ estimator does not have is an error that names it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, SGDClassifier
@@ -19,7 +20,7 @@ from sklearn.svm import LinearSVC
 from textclf.errors import DataError
 from textclf.nb import NBWeightedClassifier
 from textclf.params import PrepareParams, TrainParams
-from textclf.text import TextNormalizer
+from textclf.text import NormalizeOptions, as_texts, normalize
 
 VECTORIZERS: dict[str, type[BaseEstimator]] = {
     "tfidf": TfidfVectorizer,
@@ -33,16 +34,57 @@ CLASSIFIERS: dict[str, type[BaseEstimator]] = {
     "complement_nb": ComplementNB,
     "multinomial_nb": MultinomialNB,
 }
+NAIVE_BAYES = ("complement_nb", "multinomial_nb")
 SEEDED = ("random_state",)
+
+
+class TextNormalizer(TransformerMixin, BaseEstimator):
+    """First step of every model pipeline: raw text in, normalised text out."""
+
+    def __init__(
+        self,
+        strip_html: bool = True,
+        replace_urls: bool = True,
+        replace_mentions: bool = True,
+        lowercase: bool = False,
+    ) -> None:
+        self.strip_html = strip_html
+        self.replace_urls = replace_urls
+        self.replace_mentions = replace_mentions
+        self.lowercase = lowercase
+
+    def fit(self, X: Iterable[str], y: object = None) -> TextNormalizer:
+        return self
+
+    def transform(self, X: Iterable[str]) -> list[str]:
+        options = NormalizeOptions(
+            self.strip_html, self.replace_urls, self.replace_mentions, self.lowercase
+        )
+        return [normalize(text, options) for text in as_texts(X)]
 
 
 def build_pipeline(train: TrainParams, prepare: PrepareParams) -> Pipeline:
     vectorizer = _estimator("train.vectorizer", VECTORIZERS, train.vectorizer, train.seed)
     classifier = _estimator("train.classifier", CLASSIFIERS, train.classifier, train.seed)
-    if train.classifier["kind"] == "linear_svc":
-        # LinearSVC has no probabilities; log-loss, ROC and calibration need them.
+    if not hasattr(classifier, "predict_proba"):
+        # e.g. LinearSVC or a hinge-loss SGD: log-loss, ROC and calibration need probabilities.
         classifier = CalibratedClassifierCV(classifier, cv=3)
     if train.nb_weighting:
+        if train.classifier["kind"] in NAIVE_BAYES:
+            raise DataError(
+                "params.yaml",
+                f"nb_weighting cannot feed {train.classifier['kind']}: weighted features can be "
+                "negative and naive Bayes already weighs features by class",
+                "set train.nb_weighting: false, or choose a linear classifier",
+                field="train.nb_weighting",
+            )
+        if isinstance(vectorizer, HashingVectorizer) and vectorizer.alternate_sign:
+            raise DataError(
+                "params.yaml",
+                "nb_weighting needs non-negative features; the hashing vectorizer alternates signs",
+                "set train.vectorizer.alternate_sign: false",
+                field="train.vectorizer.alternate_sign",
+            )
         classifier = NBWeightedClassifier(classifier, alpha=train.nb_alpha)
     normalizer = TextNormalizer(
         strip_html=prepare.strip_html,

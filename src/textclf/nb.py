@@ -9,7 +9,7 @@ from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import check_is_fitted
 
 
-def log_count_ratio(X: sp.spmatrix, positive: np.ndarray, alpha: float) -> np.ndarray:  # noqa: N803
+def log_count_ratio(X: sp.spmatrix, positive: np.ndarray, alpha: float) -> np.ndarray:
     """r = log((p / |p|_1) / (q / |q|_1)) with p, q the smoothed feature sums of each side."""
     p = alpha + np.asarray(X[positive].sum(axis=0)).ravel()
     q = alpha + np.asarray(X[~positive].sum(axis=0)).ravel()
@@ -27,7 +27,7 @@ class NBWeightedClassifier(ClassifierMixin, BaseEstimator):
         self.estimator = estimator
         self.alpha = alpha
 
-    def fit(self, X: sp.spmatrix, y: np.ndarray) -> NBWeightedClassifier:  # noqa: N803
+    def fit(self, X: sp.spmatrix, y: np.ndarray) -> NBWeightedClassifier:
         X = sp.csr_matrix(X)
         y = np.asarray(y)
         self.classes_ = unique_labels(y)
@@ -44,7 +44,7 @@ class NBWeightedClassifier(ClassifierMixin, BaseEstimator):
             self.estimators_.append(model)
         return self
 
-    def _positive_scores(self, X: sp.spmatrix) -> np.ndarray:  # noqa: N803
+    def _positive_scores(self, X: sp.spmatrix) -> np.ndarray:
         check_is_fitted(self, "estimators_")
         X = sp.csr_matrix(X)
         columns = []
@@ -56,7 +56,7 @@ class NBWeightedClassifier(ClassifierMixin, BaseEstimator):
                 columns.append(1.0 / (1.0 + np.exp(-model.decision_function(weighted))))
         return np.column_stack(columns)
 
-    def predict_proba(self, X: sp.spmatrix) -> np.ndarray:  # noqa: N803
+    def predict_proba(self, X: sp.spmatrix) -> np.ndarray:
         scores = self._positive_scores(X)
         if len(self.classes_) == 2:
             return np.column_stack([1.0 - scores[:, 0], scores[:, 0]])
@@ -64,5 +64,5 @@ class NBWeightedClassifier(ClassifierMixin, BaseEstimator):
         totals[totals == 0] = 1.0
         return scores / totals
 
-    def predict(self, X: sp.spmatrix) -> np.ndarray:  # noqa: N803
+    def predict(self, X: sp.spmatrix) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]

@@ -155,6 +155,4 @@ def _choice(name: str, value: str, allowed: set[str]) -> None:
 
 
 def _field_error(name: str, value: Any, expected: str) -> DataError:
-    return DataError(
-        "params.yaml", f"{name} is {value!r}", f"set it to {expected}", field=name
-    )
+    return DataError("params.yaml", f"{name} is {value!r}", f"set it to {expected}", field=name)

@@ -61,7 +61,9 @@ def run_evaluate(params: Params, layout: Layout) -> dict:
     from textclf.evaluate import evaluate
     from textclf.figures import save_figures
 
-    result = evaluate(load_model(layout), _read_parquet(layout.test_split, "prepare"), params.evaluate)
+    result = evaluate(
+        load_model(layout), _read_parquet(layout.test_split, "prepare"), params.evaluate
+    )
     write_json(result.metrics, layout.metrics)
     write_csv(result.predictions, layout.predictions)
     for name, curve in result.curves.items():
@@ -107,7 +109,7 @@ def run_register(params: Params, layout: Layout, name: str | None = None) -> dic
     return register(load_run_record(layout.run_record), name or params.mlflow.registered_model)
 
 
-def load_model(layout: Layout):  # noqa: ANN201 - a fitted sklearn Pipeline
+def load_model(layout: Layout):
     if not layout.model.exists():
         raise DataError(layout.model, "no trained model", "run `dvc repro train` first")
     return joblib.load(layout.model)

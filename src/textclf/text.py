@@ -1,15 +1,13 @@
-"""Text normalisation shared by the prepare stage and the served model, so both see the same text."""
+"""Text normalisation, shared by the prepare stage and the served model so both see one text."""
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
 
 _HTML_BREAK = re.compile(r"<\s*br\s*/?\s*>", re.IGNORECASE)
 _HTML_TAG = re.compile(r"</?[a-zA-Z][^<>]{0,200}>")
@@ -45,7 +43,7 @@ def normalize(text: str, options: NormalizeOptions = NormalizeOptions()) -> str:
 
 
 def as_texts(data: object, column: str = "text") -> list[str]:
-    """Accept what callers hand a model: a DataFrame (its `column`), a Series, an array or a list."""
+    """What callers hand a model, as a list: a DataFrame's `column`, a Series, array or list."""
     if isinstance(data, pd.DataFrame):
         if column in data.columns:
             data = data[column]
@@ -58,28 +56,3 @@ def as_texts(data: object, column: str = "text") -> list[str]:
     if isinstance(data, pd.Series | np.ndarray):
         data = data.tolist()
     return ["" if item is None else str(item) for item in data]  # type: ignore[union-attr]
-
-
-class TextNormalizer(TransformerMixin, BaseEstimator):
-    """First step of every model pipeline: raw text in, normalised text out."""
-
-    def __init__(
-        self,
-        strip_html: bool = True,
-        replace_urls: bool = True,
-        replace_mentions: bool = True,
-        lowercase: bool = False,
-    ) -> None:
-        self.strip_html = strip_html
-        self.replace_urls = replace_urls
-        self.replace_mentions = replace_mentions
-        self.lowercase = lowercase
-
-    def fit(self, X: Iterable[str], y: object = None) -> TextNormalizer:  # noqa: N803
-        return self
-
-    def transform(self, X: Iterable[str]) -> list[str]:  # noqa: N803
-        options = NormalizeOptions(
-            self.strip_html, self.replace_urls, self.replace_mentions, self.lowercase
-        )
-        return [normalize(text, options) for text in as_texts(X)]

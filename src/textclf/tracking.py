@@ -1,4 +1,4 @@
-"""MLflow: log a pipeline run (params, metrics, plots, model, git commit, data hash) and register it.
+"""MLflow: log a pipeline run (params, metrics, plots, model, git commit, data hash); register it.
 
 mlflow is imported inside the functions: it takes seconds to import and only this module needs it.
 """

@@ -144,8 +144,13 @@ def _leakage(table: pd.DataFrame, params: ValidateParams) -> Check:
     train = table[table["split"] == "train"]
     test = table[table["split"] == "test"]
     if train.empty or test.empty:
-        return Check("train_test_leakage", True, 0.0, params.max_leakage_fraction,
-                     "no dataset split of its own; prepare makes a disjoint one")
+        return Check(
+            "train_test_leakage",
+            True,
+            0.0,
+            params.max_leakage_fraction,
+            "no dataset split of its own; prepare makes a disjoint one",
+        )
     train_keys = set(train["text"].map(normalize))
     leaked = test["text"].map(normalize).isin(train_keys)
     fraction = float(leaked.mean())

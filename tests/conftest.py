@@ -1,0 +1,83 @@
+"""Fixtures that build small, real inputs: aclImdb-layout archives and labelled tables."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from textclf.params import DatasetParams
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATASETS = REPO_ROOT.parent / "shared" / "datasets"
+
+POSITIVE = [
+    "A wonderful, moving film.<br /><br />The acting is superb and the story is great.",
+    "Brilliant and funny, I loved every minute of it. Great cast!",
+    "One of the best movies of the year, beautiful and touching.",
+    "Excellent direction, a great script and lovely music.",
+]
+NEGATIVE = [
+    "A dull, boring mess.<br />The plot is awful and the acting is terrible.",
+    "Worst film I have seen, a waste of time and money.",
+    "Terrible script, bad acting, and an ending that makes no sense.",
+    "Boring and predictable; I walked out. Awful.",
+]
+
+
+def write_aclimdb_archive(path: Path, files: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"aclImdb/{name}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+def aclimdb_files() -> dict[str, bytes]:
+    files = {}
+    for split in ("train", "test"):
+        for i, text in enumerate(POSITIVE):
+            files[f"{split}/pos/{i}_{8 + i % 3}.txt"] = f"{text} ({split} {i})".encode()
+        for i, text in enumerate(NEGATIVE):
+            files[f"{split}/neg/{i}_{1 + i % 3}.txt"] = f"{text} ({split} {i})".encode()
+    files["train/unsup/0_0.txt"] = b"An unlabelled review."
+    files["train/unsup/1_0.txt"] = b"Another unlabelled review."
+    return files
+
+
+@pytest.fixture
+def aclimdb_archive(tmp_path: Path) -> Path:
+    return write_aclimdb_archive(tmp_path / "aclImdb.tar.gz", aclimdb_files())
+
+
+@pytest.fixture
+def labelled_table() -> pd.DataFrame:
+    """A valid ingested table: a train and a test split, two labels, no duplicates."""
+    rows = []
+    for split in ("train", "test"):
+        for label, texts in (("pos", POSITIVE), ("neg", NEGATIVE)):
+            for i, text in enumerate(texts):
+                rows.append(
+                    {
+                        "id": f"{split}/{label}/{i}",
+                        "text": f"{text} ({split} {i})",
+                        "label": label,
+                        "split": split,
+                        "origin": f"data.csv:{len(rows) + 1}",
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def csv_params(tmp_path: Path):
+    def make(frame: pd.DataFrame, **overrides: object) -> DatasetParams:
+        path = tmp_path / "data.csv"
+        frame.to_csv(path, index=False)
+        return DatasetParams(source=str(path), download_dir=str(tmp_path / "dl"), **overrides)
+
+    return make

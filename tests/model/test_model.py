@@ -1,0 +1,105 @@
+"""Model behaviour: the pipeline learns, is reproducible, and is configured from params alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.linear_model import LogisticRegression
+
+from tests.conftest import NEGATIVE, POSITIVE
+from textclf.errors import DataError
+from textclf.model import CLASSIFIERS, NAIVE_BAYES, VECTORIZERS, build_pipeline
+from textclf.nb import NBWeightedClassifier, log_count_ratio
+from textclf.params import PrepareParams, TrainParams
+
+TEXTS = POSITIVE * 3 + NEGATIVE * 3
+LABELS = np.array(["pos"] * 12 + ["neg"] * 12)
+
+
+def small(**overrides) -> TrainParams:
+    options = {
+        "vectorizer": {"kind": "tfidf", "ngram_range": [1, 2]},
+        "classifier": {"kind": "logreg", "C": 10.0},
+        **overrides,
+    }
+    return TrainParams(**options)
+
+
+def test_log_count_ratio_signs() -> None:
+    X = sp.csr_matrix(np.array([[1, 0, 1], [1, 0, 1], [0, 1, 1], [0, 1, 1]]))
+    ratio = log_count_ratio(X, np.array([True, True, False, False]), alpha=1.0)
+    assert ratio[0] > 0 > ratio[1]
+    assert ratio[2] == pytest.approx(0.0)
+
+
+def test_nb_classifier_binary_and_multiclass() -> None:
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(0.3, size=(90, 12))
+    y = np.repeat(np.array(["a", "b", "c"]), 30)
+    for k, label in enumerate(("a", "b", "c")):  # each class owns four features
+        counts[np.flatnonzero(y == label), 4 * k : 4 * k + 4] += 2
+    X = sp.csr_matrix(counts)
+    for labels in (y[:60], y):
+        rows = len(labels)
+        model = NBWeightedClassifier(LogisticRegression()).fit(X[:rows], labels)
+        proba = model.predict_proba(X[:rows])
+        assert proba.shape == (rows, len(set(labels)))
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+        assert (model.predict(X[:rows]) == labels).mean() > 0.95
+
+
+def test_pipeline_learns_and_is_reproducible() -> None:
+    first = build_pipeline(small(), PrepareParams()).fit(TEXTS, LABELS)
+    second = build_pipeline(small(), PrepareParams()).fit(TEXTS, LABELS)
+    unseen = ["a great, wonderful film", "boring and awful, a waste"]
+    assert first.predict(unseen).tolist() == ["pos", "neg"]
+    np.testing.assert_array_equal(first.predict_proba(unseen), second.predict_proba(unseen))
+
+
+def test_pipeline_takes_raw_text_and_dataframes() -> None:
+    import pandas as pd
+
+    model = build_pipeline(small(), PrepareParams()).fit(TEXTS, LABELS)
+    raw = "Great!<br /><br />Wonderful &amp; moving http://imdb.com"
+    frame = pd.DataFrame({"text": [raw]})
+    assert model.predict(frame).tolist() == model.predict([raw]).tolist() == ["pos"]
+
+
+@pytest.mark.parametrize("vectorizer", sorted(VECTORIZERS))
+@pytest.mark.parametrize("classifier", sorted(CLASSIFIERS))
+def test_every_configurable_kind_trains(vectorizer: str, classifier: str) -> None:
+    vec = {"kind": vectorizer}
+    if vectorizer == "hashing":  # naive Bayes and NB weighting need non-negative features
+        vec.update(n_features=2**12, alternate_sign=False)
+    for nb in (False, True) if classifier not in NAIVE_BAYES else (False,):
+        params = small(vectorizer=vec, classifier={"kind": classifier}, nb_weighting=nb)
+        model = build_pipeline(params, PrepareParams()).fit(TEXTS, LABELS)
+        proba = model.predict_proba(TEXTS)
+        assert proba.shape == (24, 2)
+        assert (model.predict(TEXTS) == LABELS).mean() >= 0.9
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"classifier": {"kind": "complement_nb"}}, "train.nb_weighting"),
+        ({"vectorizer": {"kind": "hashing"}}, "train.vectorizer.alternate_sign"),
+    ],
+)
+def test_nb_weighting_refuses_negative_features(overrides: dict, field: str) -> None:
+    with pytest.raises(DataError) as error:
+        build_pipeline(small(nb_weighting=True, **overrides), PrepareParams())
+    assert error.value.field == field
+
+
+def test_unknown_estimator_parameter_is_named() -> None:
+    with pytest.raises(DataError, match="LogisticRegression has no parameter 'alpha_'") as error:
+        build_pipeline(small(classifier={"kind": "logreg", "alpha_": 1}), PrepareParams())
+    assert error.value.field == "train.classifier.alpha_"
+
+
+def test_unknown_kind_is_named() -> None:
+    with pytest.raises(DataError, match=r"train\.vectorizer\.kind") as error:
+        build_pipeline(small(vectorizer={"kind": "bert"}), PrepareParams())
+    assert "tfidf" in error.value.fix
