@@ -1,0 +1,57 @@
+"""A throwaway copy of this repository, as a fresh clone would be, for end-to-end DVC runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+
+def sh(*args: str, cwd: Path, env: dict[str, str] | None = None, check: bool = True) -> str:
+    result = subprocess.run(
+        list(args), cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})}
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def clone_repo(target: Path) -> Path:
+    """Copy the files git tracks (a clean checkout) into `target` and commit them."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO_ROOT, capture_output=True, check=True,
+    ).stdout.decode().split("\0")
+    for name in filter(None, tracked):
+        source = REPO_ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    sh("git", "init", "-q", "-b", "main", cwd=target)
+    sh("git", "config", "user.email", "ci@example.com", cwd=target)
+    sh("git", "config", "user.name", "CI", cwd=target)
+    sh("git", "add", "-A", cwd=target)
+    sh("git", "commit", "-qm", "clone", cwd=target)
+    return target
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="session")
+def reproduced_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The repository after `dvc repro` on the bundled sample, committed as the base."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        pytest.skip("these tests check the default local tracking store")
+    repo = clone_repo(tmp_path_factory.mktemp("repo"))
+    sh("dvc", "repro", cwd=repo)
+    sh("git", "add", "-A", cwd=repo)
+    sh("git", "commit", "-qm", "reproduced", cwd=repo)
+    return repo

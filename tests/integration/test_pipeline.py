@@ -1,0 +1,161 @@
+"""End to end: `dvc repro` on the bundled sample in a fresh repository, then DVC experiments,
+metrics and plots, the MLflow run, the registry and the reloaded model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import joblib
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import SHARED_DATASETS
+from tests.integration.conftest import read_json, sh
+
+pytestmark = pytest.mark.integration
+
+
+def mlflow_client(repo: Path):
+    import mlflow
+
+    return mlflow.MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
+
+
+def test_repro_produces_metrics_plots_and_reports(reproduced_repo: Path) -> None:
+    metrics = read_json(reproduced_repo / "reports/metrics.json")
+    assert metrics["test_rows"] == 1000
+    assert 0.8 < metrics["accuracy"] <= 1
+    assert set(metrics) >= {"macro_f1", "roc_auc", "log_loss", "per_class"}
+    assert read_json(reproduced_repo / "reports/validation.json")["rows"] == 3000
+    errors = pd.read_csv(reproduced_repo / "reports/worst_errors.csv")
+    assert len(errors) == 50 and (errors["actual"] != errors["predicted"]).all()
+    shown = json.loads(sh("dvc", "plots", "show", "--json", cwd=reproduced_repo))
+    names = set(shown["data"])
+    for plot in ("confusion_matrix", "roc", "precision_recall", "calibration"):
+        assert plot in names, names
+    assert any(name.endswith("confusion_matrix.png") for name in names)
+
+
+def test_unchanged_repro_does_nothing(reproduced_repo: Path) -> None:
+    output = sh("dvc", "repro", cwd=reproduced_repo)
+    assert "Data and pipelines are up to date" in output
+    assert sh("git", "status", "--porcelain", cwd=reproduced_repo) == ""
+
+
+def test_mlflow_run_has_params_metrics_model_commit_and_data_hash(reproduced_repo: Path) -> None:
+    record = read_json(reproduced_repo / "reports/mlflow_run.json")
+    run = mlflow_client(reproduced_repo).get_run(record["run_id"])
+    metrics = read_json(reproduced_repo / "reports/metrics.json")
+    assert run.data.metrics["accuracy"] == pytest.approx(metrics["accuracy"])
+    assert run.data.metrics["per_class.pos.f1"] == pytest.approx(metrics["per_class"]["pos"]["f1"])
+    assert run.data.params["train.classifier.C"] == "0.1"
+    assert run.data.params["dataset.source"] == "data/raw/imdb_sample.tar.gz"
+    commit = sh("git", "rev-parse", "HEAD~1", cwd=reproduced_repo).strip()
+    assert run.data.tags["git_commit"] == commit
+    lock = yaml.safe_load((reproduced_repo / "dvc.lock").read_text())
+    train_out = next(o for o in lock["stages"]["prepare"]["outs"] if "train" in o["path"])
+    assert run.data.tags["data_md5.train"] == train_out["md5"]  # the DVC hash of the data
+    artifacts = {a.path for a in mlflow_client(reproduced_repo).list_artifacts(run.info.run_id)}
+    assert {"plots", "figures", "reports", "errors", "predictions"} <= artifacts
+
+
+def test_logged_model_reloads_and_predicts_like_the_pipeline(reproduced_repo: Path) -> None:
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{reproduced_repo / 'mlflow.db'}")
+    record = read_json(reproduced_repo / "reports/mlflow_run.json")
+    loaded = mlflow.pyfunc.load_model(record["model_uri"])
+    assert loaded.metadata.get_input_schema().input_names() == ["text"]
+    test = pd.read_parquet(reproduced_repo / "data/prepared/test.parquet")
+    pipeline = joblib.load(reproduced_repo / "models/model.joblib")
+    reloaded = loaded.predict(test[["text"]])
+    assert list(reloaded) == list(pipeline.predict(test["text"].tolist()))
+
+
+def test_register_command_versions_the_model(reproduced_repo: Path) -> None:
+    output = sh("textclf", "register", cwd=reproduced_repo)
+    registered = json.loads(output)
+    assert registered["name"] == "textclf-imdb"
+    version = mlflow_client(reproduced_repo).get_model_version("textclf-imdb", registered["version"])
+    run_tags = mlflow_client(reproduced_repo).get_run(registered["run_id"]).data.tags
+    assert version.tags["git_commit"] == run_tags["git_commit"]
+    assert version.tags["data_md5.train"] == run_tags["data_md5.train"]
+
+
+def test_experiment_with_param_override(reproduced_repo: Path) -> None:
+    repo = reproduced_repo
+    sh("dvc", "exp", "run", "-S", "train.classifier.C=0.01", "-n", "low-c", cwd=repo)
+    try:
+        shown = json.loads(sh("dvc", "exp", "show", "--json", cwd=repo))
+        experiment = find_experiment(shown, "low-c")
+        params = experiment["data"]["params"]["params.yaml"]["data"]
+        assert params["train"]["classifier"]["C"] == 0.01
+        assert "reports/metrics.json" in experiment["data"]["metrics"]
+        diff = json.loads(sh("dvc", "metrics", "diff", "--json", cwd=repo))
+        accuracy = diff["reports/metrics.json"]["accuracy"]
+        assert accuracy["new"] == read_json(repo / "reports/metrics.json")["accuracy"]
+        assert "diff" in accuracy
+        html = sh("dvc", "plots", "diff", "HEAD", "-o", "plots-diff", cwd=repo)
+        assert (repo / "plots-diff" / "index.html").exists(), html
+        assert "HEAD" in (repo / "plots-diff" / "index.html").read_text()
+        params_diff = json.loads(sh("dvc", "params", "diff", "--json", cwd=repo))
+        changed = params_diff["params.yaml"]["train.classifier.C"]
+        assert (changed["old"], changed["new"]) == (0.1, 0.01)
+    finally:
+        sh("git", "checkout", "--", ".", cwd=repo)
+        sh("git", "clean", "-fdq", "plots-diff", cwd=repo)
+        sh("dvc", "checkout", "--force", cwd=repo)
+
+
+def find_experiment(shown: list, name: str) -> dict:
+    stack = list(shown)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("name") == name and "data" in item:
+                return item
+            stack.extend(v for v in item.values() if isinstance(v, list | dict))
+        elif isinstance(item, list):
+            stack.extend(item)
+    raise AssertionError(f"experiment {name} not in dvc exp show output")
+
+
+def test_multiclass_by_params_alone(reproduced_repo: Path) -> None:
+    run_temp_experiment(reproduced_repo, "ratings", ["dataset.label_field=rating"])
+    metrics = experiment_metrics(reproduced_repo, "ratings")
+    assert set(metrics["per_class"]) == {"1", "2", "3", "4", "7", "8", "9", "10"}
+    assert 0.2 < metrics["accuracy"] < 1  # eight classes: far above the 1/8 of chance
+
+
+@pytest.mark.skipif(not SHARED_DATASETS.exists(), reason="needs ../shared/datasets")
+def test_disaster_tweets_csv_by_params_alone(reproduced_repo: Path) -> None:
+    tweets = SHARED_DATASETS / "disaster-tweets"
+    run_temp_experiment(
+        reproduced_repo,
+        "tweets",
+        [
+            "dataset.name=disaster-tweets",
+            f"dataset.source={tweets / 'train.csv'}",
+            f"dataset.unlabelled_source={tweets / 'test.csv'}",
+            "dataset.label_column=target",
+            "dataset.id_column=id",
+            "validate.max_duplicate_fraction=0.05",
+        ],
+    )
+    metrics = experiment_metrics(reproduced_repo, "tweets")
+    assert set(metrics["per_class"]) == {"0", "1"}
+    assert metrics["test_rows"] == pytest.approx(7613 * 0.2, abs=30)
+    assert metrics["accuracy"] > 0.75
+
+
+def run_temp_experiment(repo: Path, name: str, settings: list[str]) -> None:
+    args = [item for setting in settings for item in ("-S", setting)]
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{repo / 'mlflow.db'}"}
+    sh("dvc", "exp", "run", "--temp", "-n", name, *args, cwd=repo, env=env)
+
+
+def experiment_metrics(repo: Path, name: str) -> dict:
+    experiment = find_experiment(json.loads(sh("dvc", "exp", "show", "--json", cwd=repo)), name)
+    return experiment["data"]["metrics"]["reports/metrics.json"]["data"]
