@@ -29,52 +29,28 @@ def _run(stage: Callable[..., Any], params_path: Path, root: Path, **kwargs: Any
     typer.echo(json.dumps(summary, indent=2, default=str))
 
 
-@app.command()
-def ingest(params: Path = ParamsOption, root: Path = RootOption) -> None:
-    """Read the raw dataset named in params.yaml into data/interim/."""
-    from textclf.stages import run_ingest
-
-    _run(run_ingest, params, root)
-
-
-@app.command()
-def validate(params: Path = ParamsOption, root: Path = RootOption) -> None:
-    """Check schema and content; write reports/validation.json or fail naming the bad rows."""
-    from textclf.stages import run_validate
-
-    _run(run_validate, params, root)
+STAGES = {
+    "ingest": "Read the raw dataset named in params.yaml into data/interim/.",
+    "validate": "Check schema and content; write reports/validation.json or name the bad rows.",
+    "prepare": "Normalise text and split into data/prepared/{train,test}.parquet.",
+    "train": "Fit the params-defined pipeline; write models/model.joblib.",
+    "evaluate": "Score the test split; write metrics, plots, figures and worst errors.",
+    "track": "Log the run to MLflow (MLFLOW_TRACKING_URI, else ./mlflow.db).",
+}
 
 
-@app.command()
-def prepare(params: Path = ParamsOption, root: Path = RootOption) -> None:
-    """Normalise text and split into data/prepared/{train,test}.parquet."""
-    from textclf.stages import run_prepare
+def _stage_command(name: str, summary: str) -> None:
+    def command(params: Path = ParamsOption, root: Path = RootOption) -> None:
+        from textclf import stages
 
-    _run(run_prepare, params, root)
+        _run(getattr(stages, f"run_{name}"), params, root)
 
-
-@app.command()
-def train(params: Path = ParamsOption, root: Path = RootOption) -> None:
-    """Fit the params-defined pipeline; write models/model.joblib."""
-    from textclf.stages import run_train
-
-    _run(run_train, params, root)
+    command.__doc__ = summary
+    app.command(name)(command)
 
 
-@app.command()
-def evaluate(params: Path = ParamsOption, root: Path = RootOption) -> None:
-    """Score the test split; write metrics, plots, figures and worst errors under reports/."""
-    from textclf.stages import run_evaluate
-
-    _run(run_evaluate, params, root)
-
-
-@app.command()
-def track(params: Path = ParamsOption, root: Path = RootOption) -> None:
-    """Log the run to MLflow (MLFLOW_TRACKING_URI, else ./mlflow.db)."""
-    from textclf.stages import run_track
-
-    _run(run_track, params, root)
+for _name, _summary in STAGES.items():
+    _stage_command(_name, _summary)
 
 
 @app.command()

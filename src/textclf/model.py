@@ -41,26 +41,14 @@ SEEDED = ("random_state",)
 class TextNormalizer(TransformerMixin, BaseEstimator):
     """First step of every model pipeline: raw text in, normalised text out."""
 
-    def __init__(
-        self,
-        strip_html: bool = True,
-        replace_urls: bool = True,
-        replace_mentions: bool = True,
-        lowercase: bool = False,
-    ) -> None:
-        self.strip_html = strip_html
-        self.replace_urls = replace_urls
-        self.replace_mentions = replace_mentions
-        self.lowercase = lowercase
+    def __init__(self, options: NormalizeOptions = NormalizeOptions()) -> None:
+        self.options = options
 
     def fit(self, X: Iterable[str], y: object = None) -> TextNormalizer:
         return self
 
     def transform(self, X: Iterable[str]) -> list[str]:
-        options = NormalizeOptions(
-            self.strip_html, self.replace_urls, self.replace_mentions, self.lowercase
-        )
-        return [normalize(text, options) for text in as_texts(X)]
+        return [normalize(text, self.options) for text in as_texts(X)]
 
 
 def build_pipeline(train: TrainParams, prepare: PrepareParams) -> Pipeline:
@@ -86,14 +74,12 @@ def build_pipeline(train: TrainParams, prepare: PrepareParams) -> Pipeline:
                 field="train.vectorizer.alternate_sign",
             )
         classifier = NBWeightedClassifier(classifier, alpha=train.nb_alpha)
-    normalizer = TextNormalizer(
-        strip_html=prepare.strip_html,
-        replace_urls=prepare.replace_urls,
-        replace_mentions=prepare.replace_mentions,
-        lowercase=prepare.lowercase,
-    )
     return Pipeline(
-        [("normalize", normalizer), ("vectorize", vectorizer), ("classify", classifier)]
+        [
+            ("normalize", TextNormalizer(prepare.normalize)),
+            ("vectorize", vectorizer),
+            ("classify", classifier),
+        ]
     )
 
 

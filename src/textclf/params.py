@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from textclf.errors import DataError
+from textclf.text import NormalizeOptions
 
 DEFAULT_PARAMS = Path("params.yaml")
 
@@ -47,10 +48,7 @@ class ValidateParams:
 
 @dataclass(frozen=True)
 class PrepareParams:
-    strip_html: bool = True
-    replace_urls: bool = True
-    replace_mentions: bool = True
-    lowercase: bool = False
+    normalize: NormalizeOptions = field(default_factory=NormalizeOptions)
     drop_duplicates: bool = True
     drop_train_test_overlap: bool = True
     test_size: float = 0.2

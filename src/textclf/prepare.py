@@ -13,7 +13,7 @@ from sklearn.model_selection import train_test_split
 
 from textclf.errors import DataError
 from textclf.params import PrepareParams
-from textclf.text import NormalizeOptions, normalize
+from textclf.text import normalize
 
 
 @dataclass
@@ -24,10 +24,7 @@ class Splits:
 
 
 def prepare(table: pd.DataFrame, params: PrepareParams, source: str = "labelled data") -> Splits:
-    options = NormalizeOptions(
-        params.strip_html, params.replace_urls, params.replace_mentions, params.lowercase
-    )
-    table = table.assign(text=table["text"].map(lambda text: normalize(text, options)))
+    table = table.assign(text=table["text"].map(lambda text: normalize(text, params.normalize)))
     emptied = table["text"] == ""
     table = table[~emptied]
     has_own_split = set(table["split"]) >= {"train", "test"}

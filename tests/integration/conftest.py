@@ -24,10 +24,16 @@ def sh(*args: str, cwd: Path, env: dict[str, str] | None = None, check: bool = T
 
 def clone_repo(target: Path) -> Path:
     """Copy the files git tracks (a clean checkout) into `target` and commit them."""
-    tracked = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO_ROOT, capture_output=True, check=True,
-    ).stdout.decode().split("\0")
+    tracked = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, tracked):
         source = REPO_ROOT / name
         if source.is_file():

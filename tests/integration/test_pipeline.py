@@ -78,7 +78,9 @@ def test_register_command_versions_the_model(reproduced_repo: Path) -> None:
     output = sh("textclf", "register", cwd=reproduced_repo)
     registered = json.loads(output)
     assert registered["name"] == "textclf-imdb"
-    version = mlflow_client(reproduced_repo).get_model_version("textclf-imdb", registered["version"])
+    version = mlflow_client(reproduced_repo).get_model_version(
+        "textclf-imdb", registered["version"]
+    )
     run_tags = mlflow_client(reproduced_repo).get_run(registered["run_id"]).data.tags
     assert version.tags["git_commit"] == run_tags["git_commit"]
     assert version.tags["data_md5.train"] == run_tags["data_md5.train"]

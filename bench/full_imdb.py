@@ -1,0 +1,88 @@
+"""Benchmark the pipeline on the full IMDB data (25k train / 25k test) and print the numbers.
+
+Clones the committed repository into a temporary folder, points dataset.source at the full
+archive, then times each DVC stage (wall seconds and peak RSS), a no-change `dvc repro`, and the
+trained pipeline's prediction throughput.
+
+    uv run python bench/full_imdb.py [--archive ../shared/datasets/imdb/aclImdb_v1.tar.gz]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_ARCHIVE = REPO.parent / "shared/datasets/imdb/aclImdb_v1.tar.gz"
+STAGES = ["ingest", "validate", "prepare", "train", "evaluate", "track"]
+
+
+def timed(command: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of the largest process the command ran."""
+    started = time.perf_counter()
+    result = subprocess.run(
+        ["/usr/bin/time", "-f", "%M", *command], cwd=cwd, capture_output=True, text=True
+    )
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
+    peak_kib = int(result.stderr.strip().splitlines()[-1])
+    return seconds, peak_kib / 1024
+
+
+def throughput(repo: Path) -> tuple[float, int]:
+    import joblib
+    import pandas as pd
+
+    model = joblib.load(repo / "models/model.joblib")
+    texts = pd.read_parquet(repo / "data/prepared/test.parquet")["text"].tolist()
+    started = time.perf_counter()
+    model.predict_proba(texts)
+    return len(texts) / (time.perf_counter() - started), len(texts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--archive", type=Path, default=DEFAULT_ARCHIVE)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-imdb-") as tmp:
+        repo = Path(tmp) / "repo"
+        subprocess.run(["git", "clone", "-q", str(REPO), str(repo)], check=True)
+        params_path = repo / "params.yaml"
+        params = yaml.safe_load(params_path.read_text())
+        params["dataset"].update(name="imdb-full", source=str(args.archive.resolve()))
+        params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+        rows = []
+        for stage in STAGES:
+            seconds, peak = timed(["dvc", "repro", "--single-item", stage], repo)
+            rows.append((stage, seconds, peak))
+        total = sum(seconds for _, seconds, _ in rows)
+        noop_seconds, _ = timed(["dvc", "repro"], repo)
+        metrics = json.loads((repo / "reports/metrics.json").read_text())
+        train_stats = json.loads((repo / "reports/train.json").read_text())
+        per_second, n_texts = throughput(repo)
+
+    print(f"{'stage':<10} {'seconds':>8} {'peak MiB':>9}")
+    for stage, seconds, peak in rows:
+        print(f"{stage:<10} {seconds:8.1f} {peak:9.0f}")
+    print(f"{'total':<10} {total:8.1f} {max(peak for *_, peak in rows):9.0f}")
+    print(f"no-change dvc repro: {noop_seconds:.2f} s")
+    print(f"train rows: {train_stats['train_rows']}, features: {train_stats['n_features']}")
+    print(
+        f"test accuracy: {metrics['accuracy']:.4f}  macro-F1: {metrics['macro_f1']:.4f}  "
+        f"ROC-AUC: {metrics['roc_auc']:.4f}  log-loss: {metrics['log_loss']:.4f}  "
+        f"(n={metrics['test_rows']})"
+    )
+    print(f"prediction throughput: {per_second:,.0f} reviews/s ({n_texts} reviews, one process)")
+
+
+if __name__ == "__main__":
+    main()
