@@ -7,7 +7,7 @@ export UV_PYTHON_DOWNLOADS := never
 # This machine sets PYTHONDONTWRITEBYTECODE, so compile once at install, not on every import.
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: all setup repro test test-fast lint format bench hooks clean help
+.PHONY: all setup repro test test-fast lint format bench hooks clean help stack-up stack-down push pull
 
 all: setup repro ## set up the environment, then `dvc repro` on the bundled sample
 
@@ -39,6 +39,21 @@ format: setup ## fix what ruff and black can fix
 
 bench: setup ## full-IMDB benchmark (needs ../shared/datasets); prints numbers
 	$(RUN) python bench/full_imdb.py
+
+stack-up: setup ## start S3 (moto), MLflow and Prefect servers on loopback; writes .stack/env
+	$(RUN) textclf stack up
+
+stack-down: ## stop the local stack
+	$(RUN) textclf stack down
+
+# With the local stack up, push/pull use its settings; otherwise the AWS ones of your shell.
+STACK_ENV = set -a; [ ! -f .stack/env ] || . .stack/env; set +a;
+
+push: setup ## push data and models to the DVC remote
+	$(STACK_ENV) $(RUN) dvc push
+
+pull: setup ## pull data and models from the DVC remote
+	$(STACK_ENV) $(RUN) dvc pull
 
 hooks: setup ## install the git pre-commit hooks
 	$(RUN) pre-commit install

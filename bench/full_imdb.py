@@ -1,8 +1,9 @@
 """Benchmark the pipeline on the full IMDB data (25k train / 25k test) and print the numbers.
 
 Clones the committed repository into a temporary folder, points dataset.source at the full
-archive, then times each DVC stage (wall seconds and peak RSS), a no-change `dvc repro`, and the
-trained pipeline's prediction throughput.
+archive, then times each DVC stage (wall seconds and peak RSS), a no-change `dvc repro`, the
+trained pipeline's prediction throughput, and `dvc push` / `dvc pull` of the outputs to a local
+S3 server (moto, started on a free loopback port).
 
     uv run python bench/full_imdb.py [--archive ../shared/datasets/imdb/aclImdb_v1.tar.gz]
 """
@@ -37,6 +38,40 @@ def timed(command: list[str], cwd: Path) -> tuple[float, float]:
     return seconds, peak_kib / 1024
 
 
+def push_pull(repo: Path) -> dict[str, float]:
+    """Seconds and MB/s of `dvc push`, a no-change push, and `dvc pull` into an empty cache."""
+    import os
+    import shutil
+
+    from textclf import stack
+
+    config = stack.StackConfig(
+        state_dir=repo / ".stack", s3_port=stack.free_port(), services=("s3",)
+    )
+    stack.up(config, root=repo)
+    env = {**os.environ, **stack.settings(config)}
+    try:
+        cache = repo / ".dvc" / "cache"
+        megabytes = sum(p.stat().st_size for p in cache.rglob("*") if p.is_file()) / 1e6
+
+        def run(*args: str) -> float:
+            started = time.perf_counter()
+            subprocess.run(["dvc", *args], cwd=repo, env=env, check=True, capture_output=True)
+            return time.perf_counter() - started
+
+        push = run("push")
+        second_push = run("push")
+        shutil.rmtree(cache)
+        for folder in ("data/interim", "data/prepared", "models"):
+            for path in (repo / folder).iterdir():
+                if path.name != ".gitignore":
+                    path.unlink()
+        pull = run("pull")
+    finally:
+        stack.down(config, root=repo)
+    return {"megabytes": megabytes, "push": push, "second_push": second_push, "pull": pull}
+
+
 def throughput(repo: Path) -> tuple[float, int]:
     import joblib
     import pandas as pd
@@ -69,6 +104,7 @@ def main() -> None:
         metrics = json.loads((repo / "reports/metrics.json").read_text())
         train_stats = json.loads((repo / "reports/train.json").read_text())
         per_second, n_texts = throughput(repo)
+        remote = push_pull(repo)
 
     print(f"{'stage':<10} {'seconds':>8} {'peak MiB':>9}")
     for stage, seconds, peak in rows:
@@ -82,6 +118,12 @@ def main() -> None:
         f"(n={metrics['test_rows']})"
     )
     print(f"prediction throughput: {per_second:,.0f} reviews/s ({n_texts} reviews, one process)")
+    size = remote["megabytes"]
+    print(
+        f"dvc push {size:.0f} MB to local S3: {remote['push']:.1f} s "
+        f"({size / remote['push']:.0f} MB/s); second push: {remote['second_push']:.2f} s; "
+        f"dvc pull into an empty cache: {remote['pull']:.1f} s ({size / remote['pull']:.0f} MB/s)"
+    )
 
 
 if __name__ == "__main__":

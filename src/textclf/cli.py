@@ -20,12 +20,17 @@ ParamsOption = typer.Option(DEFAULT_PARAMS, "--params", help="params.yaml to rea
 RootOption = typer.Option(Path("."), "--root", help="repository root the stage paths are under")
 
 
-def _run(stage: Callable[..., Any], params_path: Path, root: Path, **kwargs: Any) -> None:
+def _guard(action: Callable[[], Any]) -> Any:
+    """Run `action`; bad input becomes one line on stderr and exit code 2, not a traceback."""
     try:
-        summary = stage(load_params(params_path), Layout(root), **kwargs)
+        return action()
     except DataError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=2) from None
+
+
+def _run(stage: Callable[..., Any], params_path: Path, root: Path, **kwargs: Any) -> None:
+    summary = _guard(lambda: stage(load_params(params_path), Layout(root), **kwargs))
     typer.echo(json.dumps(summary, indent=2, default=str))
 
 
@@ -53,16 +58,65 @@ for _name, _summary in STAGES.items():
     _stage_command(_name, _summary)
 
 
+NameOption = typer.Option(None, "--name", help="registered model [default: registry.model_name]")
+
+
 @app.command()
-def register(
-    params: Path = ParamsOption,
-    root: Path = RootOption,
-    name: str = typer.Option(None, help="registered model name [default: mlflow.registered_model]"),
-) -> None:
-    """Register the last tracked run's model in the MLflow model registry."""
+def register(params: Path = ParamsOption, root: Path = RootOption, name: str = NameOption) -> None:
+    """Register the last tracked run's model and give it the `challenger` alias."""
     from textclf.stages import run_register
 
     _run(run_register, params, root, name=name)
+
+
+@app.command()
+def promote(params: Path = ParamsOption, root: Path = RootOption, name: str = NameOption) -> None:
+    """Make the challenger champion if it wins on the test split by registry.min_improvement."""
+    from textclf.stages import run_promote
+
+    _run(run_promote, params, root, name=name)
+
+
+stack_app = typer.Typer(help="The local stack: S3 (moto), MLflow server, Prefect server.")
+app.add_typer(stack_app, name="stack")
+StateOption = typer.Option(Path(".stack"), "--state-dir", help="pids, logs and settings")
+
+
+@stack_app.command("up")
+def stack_up(
+    state_dir: Path = StateOption,
+    s3_port: int = typer.Option(9000, "--s3-port"),
+    mlflow_port: int = typer.Option(5000, "--mlflow-port"),
+    prefect_port: int = typer.Option(4200, "--prefect-port"),
+    prefect: bool = typer.Option(True, "--prefect/--no-prefect", help="start the Prefect server"),
+    root: Path = RootOption,
+) -> None:
+    """Start the stack on loopback, create the buckets, write .stack/env and .dvc/config.local."""
+    from textclf import stack
+
+    names = ("s3", "mlflow", "prefect") if prefect else ("s3", "mlflow")
+    config = stack.StackConfig(
+        state_dir, "127.0.0.1", s3_port, mlflow_port, prefect_port, services=names
+    )
+    _guard(lambda: stack.up(config, root))
+    typer.echo(f"stack is up; load its settings with: set -a; . {config.env_file}; set +a")
+
+
+@stack_app.command("down")
+def stack_down(state_dir: Path = StateOption, root: Path = RootOption) -> None:
+    """Stop the stack's servers and remove the settings it wrote."""
+    from textclf import stack
+
+    stopped = stack.down(stack.StackConfig(state_dir), root)
+    typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "the stack was not running")
+
+
+@stack_app.command("status")
+def stack_status(state_dir: Path = StateOption) -> None:
+    """Which of the stack's servers are running."""
+    from textclf import stack
+
+    typer.echo(json.dumps(stack.status(stack.StackConfig(state_dir)), indent=2))
 
 
 @app.command()
@@ -76,11 +130,7 @@ def predict(
     from textclf.stages import load_model
 
     texts = texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    try:
-        model = load_model(Layout(root))
-    except DataError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(code=2) from None
+    model = _guard(lambda: load_model(Layout(root)))
     for proba in model.predict_proba(texts):
         best = int(proba.argmax())
         answer = {"label": str(model.classes_[best]), "confidence": float(proba[best])}

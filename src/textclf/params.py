@@ -78,7 +78,14 @@ class EvaluateParams:
 class MlflowParams:
     enabled: bool = True
     experiment: str = "textclf"
-    registered_model: str = "textclf"
+    fallback_to_local: bool = False
+
+
+@dataclass(frozen=True)
+class RegistryParams:
+    model_name: str = "textclf"
+    metric: str = "accuracy"
+    min_improvement: float = 0.002
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,7 @@ class Params:
     train: TrainParams = field(default_factory=TrainParams)
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
     mlflow: MlflowParams = field(default_factory=MlflowParams)
+    registry: RegistryParams = field(default_factory=RegistryParams)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

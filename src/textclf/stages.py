@@ -49,6 +49,10 @@ def run_train(params: Params, layout: Layout) -> dict:
     from textclf.files import atomic_path
     from textclf.train import train
 
+    if params.mlflow.enabled:  # fail now, not after the fit, if the run cannot be tracked
+        from textclf.tracking import reachable_tracking_uri
+
+        reachable_tracking_uri(layout.root, params.mlflow.fallback_to_local)
     trained = train(_read_parquet(layout.train_split, "prepare"), params)
     layout.model.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(layout.model) as tmp:
@@ -104,9 +108,24 @@ def run_track(params: Params, layout: Layout) -> dict:
 
 
 def run_register(params: Params, layout: Layout, name: str | None = None) -> dict:
-    from textclf.tracking import load_run_record, register
+    from textclf.registry import register
+    from textclf.tracking import load_run_record
 
-    return register(load_run_record(layout.run_record), name or params.mlflow.registered_model)
+    return register(load_run_record(layout.run_record), name or params.registry.model_name)
+
+
+def run_promote(params: Params, layout: Layout, name: str | None = None) -> dict:
+    from textclf.registry import promote
+    from textclf.tracking import reachable_tracking_uri
+
+    decision = promote(
+        name or params.registry.model_name,
+        _read_parquet(layout.test_split, "prepare"),
+        params.registry.metric,
+        params.registry.min_improvement,
+        reachable_tracking_uri(layout.root, fallback_to_local=False),
+    )
+    return decision.as_dict()
 
 
 def load_model(layout: Layout):

@@ -1,4 +1,4 @@
-"""MLflow: log a pipeline run (params, metrics, plots, model, git commit, data hash); register it.
+"""MLflow tracking: log a pipeline run (params, metrics, plots, model, git commit, data hash).
 
 mlflow is imported inside the functions: it takes seconds to import and only this module needs it.
 """
@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,14 +42,52 @@ class RunInputs:
 
 def tracking_uri(root: Path) -> str:
     """MLFLOW_TRACKING_URI when set, else a SQLite store in the repository (works offline)."""
-    return os.environ.get(TRACKING_ENV) or f"sqlite:///{(root / LOCAL_STORE).resolve()}"
+    return os.environ.get(TRACKING_ENV) or local_tracking_uri(root)
+
+
+def local_tracking_uri(root: Path) -> str:
+    return f"sqlite:///{(root / LOCAL_STORE).resolve()}"
+
+
+def reachable_tracking_uri(root: Path, fallback_to_local: bool) -> str:
+    """The tracking URI to use, after checking that a tracking server answers.
+
+    Called before training, so a down server fails the run in seconds, not after the fit.
+    """
+    uri = tracking_uri(root)
+    if not uri.startswith(("http://", "https://")):
+        return uri
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=5) as response:
+            if response.status == 200:
+                return uri
+            problem = f"answered HTTP {response.status}"
+    except (urllib.error.URLError, OSError) as error:
+        problem = f"is not reachable ({getattr(error, 'reason', error)})"
+    if fallback_to_local:
+        local = local_tracking_uri(root)
+        print(
+            f"warning: MLflow tracking server {uri} {problem}; tracking to {local} instead "
+            "(mlflow.fallback_to_local is true)",
+            file=sys.stderr,
+        )
+        return local
+    raise DataError(
+        uri,
+        f"the MLflow tracking server {problem}",
+        "start it (`textclf stack up` for the local stack), unset MLFLOW_TRACKING_URI to track "
+        "to ./mlflow.db, or set mlflow.fallback_to_local: true in params.yaml",
+    )
 
 
 def log_run(inputs: RunInputs, root: Path) -> dict[str, str]:
+    uri = reachable_tracking_uri(root, inputs.params.mlflow.fallback_to_local)
+    # Without these, a server that dies mid-run is retried for many minutes before failing.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     import mlflow
     from mlflow.models import infer_signature
 
-    uri = tracking_uri(root)
     mlflow.set_tracking_uri(uri)
     experiment_id = _experiment_id(mlflow, inputs.params.mlflow.experiment, uri, root)
     commit, dirty = git_commit(root)
@@ -86,21 +127,6 @@ def log_run(inputs: RunInputs, root: Path) -> dict[str, str]:
         "logged_model_uri": logged.model_uri,
         "git_commit": commit,
     }
-
-
-def register(run: dict[str, str], name: str) -> dict[str, str]:
-    """Register a logged run's model under `name`; the version carries git commit and data hash."""
-    import mlflow
-
-    mlflow.set_tracking_uri(run["tracking_uri"])
-    client = mlflow.MlflowClient()
-    tags = client.get_run(run["run_id"]).data.tags
-    version = mlflow.register_model(
-        run["model_uri"],
-        name,
-        tags={key: value for key, value in tags.items() if not key.startswith("mlflow.")},
-    )
-    return {"name": name, "version": str(version.version), "run_id": run["run_id"]}
 
 
 def _experiment_id(mlflow: Any, name: str, uri: str, root: Path) -> str:

@@ -61,3 +61,25 @@ def reproduced_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     sh("git", "add", "-A", cwd=repo)
     sh("git", "commit", "-qm", "reproduced", cwd=repo)
     return repo
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory):
+    """The real local stack (moto S3, MLflow server, Prefect server) on free loopback ports."""
+    from textclf import stack
+
+    config = stack.StackConfig(
+        state_dir=tmp_path_factory.mktemp("stack"),
+        s3_port=stack.free_port(),
+        mlflow_port=stack.free_port(),
+        prefect_port=stack.free_port(),
+    )
+    stack.up(config, root=config.state_dir)
+    yield config
+    stack.down(config, root=config.state_dir)
+
+
+def copy_repo(source: Path, target: Path) -> Path:
+    """A copy of a reproduced repository, DVC cache and git history included."""
+    shutil.copytree(source, target, symlinks=True)
+    return target
