@@ -77,6 +77,18 @@ def promote(params: Path = ParamsOption, root: Path = RootOption, name: str = Na
     _run(run_promote, params, root, name=name)
 
 
+@app.command()
+def report(
+    base: str = typer.Option(..., "--base", help="git revision to compare with, e.g. origin/main"),
+    output: Path = typer.Option(Path("pr-report"), "--output", help="folder for report.md"),
+    root: Path = RootOption,
+) -> None:
+    """Markdown metric report of the workspace against --base: deltas, significance, params."""
+    from textclf.report import write_report
+
+    typer.echo(_guard(lambda: write_report(base, root, output)).read_text())
+
+
 stack_app = typer.Typer(help="The local stack: S3 (moto), MLflow server, Prefect server.")
 app.add_typer(stack_app, name="stack")
 StateOption = typer.Option(Path(".stack"), "--state-dir", help="pids, logs and settings")

@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import REPO_ROOT
+from textclf.report import (
+    MARKER,
+    Snapshot,
+    build_report,
+    changed_params,
+    mlflow_link,
+    paired_significance,
+)
+
+GOLDEN = REPO_ROOT / "tests/golden/report.md"
+
+
+def predictions(correct: list[bool], ids: list[str] | None = None) -> pd.DataFrame:
+    return pd.DataFrame({"id": ids or [str(i) for i in range(len(correct))], "correct": correct})
+
+
+def test_mcnemar_exact_p_value_and_interval() -> None:
+    base = predictions([False] * 10 + [True] * 90)
+    new = predictions([True] * 100)  # right on the 10 rows the base got wrong, and no others
+    result = paired_significance(base, new)
+    assert (result.base_only_correct, result.new_only_correct) == (0, 10)
+    assert result.p_value == pytest.approx(2 * 0.5**10)
+    assert result.delta == pytest.approx(0.10)
+    assert result.ci_low > 0 and result.ci_low <= 0.10 <= result.ci_high
+    assert result.significant
+
+
+def test_balanced_disagreement_is_not_significant() -> None:
+    rng = np.random.default_rng(1)
+    base_correct = rng.random(500) < 0.8
+    new_correct = base_correct.copy()
+    gains = rng.choice(np.flatnonzero(~base_correct), size=20, replace=False)
+    losses = rng.choice(np.flatnonzero(base_correct), size=20, replace=False)
+    new_correct[gains], new_correct[losses] = True, False  # as many gains as losses
+    result = paired_significance(predictions(list(base_correct)), predictions(list(new_correct)))
+    assert (result.new_only_correct, result.base_only_correct) == (20, 20)
+    assert result.p_value == pytest.approx(1.0)
+    assert not result.significant
+    assert result.ci_low < 0 < result.ci_high
+
+
+def test_rows_are_matched_by_id_and_disjoint_sets_give_none() -> None:
+    base = predictions([True, False], ids=["a", "b"])
+    assert (
+        paired_significance(base, predictions([True, True], ids=["b", "a"])).new_only_correct == 1
+    )
+    assert paired_significance(base, predictions([True], ids=["z"])) is None
+
+
+def test_changed_params_are_flattened() -> None:
+    base = {"train": {"classifier": {"C": 0.1, "kind": "logreg"}}, "seed": 1}
+    new = {"train": {"classifier": {"C": 0.5, "kind": "logreg"}}, "seed": 1, "extra": True}
+    assert changed_params(base, new) == [("extra", None, True), ("train.classifier.C", 0.1, 0.5)]
+
+
+def snapshots() -> tuple[Snapshot, Snapshot]:
+    per_class = {
+        "neg": {"precision": 0.8, "recall": 0.9, "f1": 0.85},
+        "pos": {"precision": 0.9, "recall": 0.8, "f1": 0.85},
+    }
+    base = Snapshot(
+        "main",
+        {
+            "accuracy": 0.85,
+            "macro_f1": 0.85,
+            "roc_auc": 0.9,
+            "log_loss": 0.4,
+            "test_rows": 4,
+            "per_class": per_class,
+        },
+        {"train": {"classifier": {"C": 0.1}}},
+        predictions([True, True, False, True], ids=["1", "2", "3", "4"]),
+        {"train": {"neg": 10, "pos": 10}, "test": {"neg": 2, "pos": 2}},
+    )
+    new = Snapshot(
+        "workspace",
+        {
+            "accuracy": 1.0,
+            "macro_f1": 1.0,
+            "roc_auc": 1.0,
+            "log_loss": 0.1,
+            "test_rows": 4,
+            "per_class": per_class,
+        },
+        {"train": {"classifier": {"C": 1.0}}},
+        predictions([True, True, True, True], ids=["1", "2", "3", "5"]),
+        {"train": {"neg": 12, "pos": 10}, "test": {"neg": 2, "pos": 2}},
+        {"tracking_uri": "http://mlflow:5000", "experiment_id": "1", "run_id": "abc"},
+    )
+    return base, new
+
+
+def skeleton(markdown: str) -> str:
+    """The report's structure: numbers masked, so the golden file pins layout, not floats."""
+    return re.sub(r"[-+]?\d+(\.\d+)?(e[-+]?\d+)?", "N", markdown)
+
+
+def test_report_structure_matches_golden_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    report = build_report(*snapshots(), figures="figures")
+    if not GOLDEN.exists():  # first run writes it; review and commit it
+        GOLDEN.write_text(skeleton(report))
+    assert skeleton(report) == GOLDEN.read_text()
+    assert report.startswith(MARKER)
+    assert "| accuracy | 0.8500 | 1.0000 | +0.1500 |" in report
+    assert "| `train.classifier.C` | 0.1 | 1.0 |" in report
+    assert "| train | neg | 10 | 12 | +2 |" in report
+    assert "Evaluation rows: 1 added, 1 removed." in report
+    assert "MLflow run: [abc](http://mlflow:5000/#/experiments/1/runs/abc)" in report
+
+
+def test_mlflow_link_only_for_a_server() -> None:
+    assert (
+        mlflow_link({"tracking_uri": "sqlite:///x.db", "run_id": "a", "experiment_id": "1"}) is None
+    )
+
+
+def test_workflows_pass_actionlint() -> None:
+    workflows = sorted((REPO_ROOT / ".github/workflows").glob("*.yml"))
+    assert len(workflows) == 2
+    result = subprocess.run(["actionlint", *map(str, workflows)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text(
+        "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - run: echo ${{ github.nope }}\n"
+    )
+    assert subprocess.run(["actionlint", str(broken)], capture_output=True).returncode != 0
