@@ -6,13 +6,16 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from textclf.errors import DataError
 from textclf.layout import Layout
 from textclf.params import DEFAULT_PARAMS, load_params
+
+if TYPE_CHECKING:
+    from textclf.batch import ScoringModel
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 
@@ -87,6 +90,76 @@ def report(
     from textclf.report import write_report
 
     typer.echo(_guard(lambda: write_report(base, root, output)).read_text())
+
+
+ModelOption = typer.Option(
+    "champion",
+    "--model",
+    help="'champion' (registry.model_name@champion in MLflow) or a path to a model.joblib",
+)
+
+
+def _scoring_model(model: str, params_path: Path) -> ScoringModel:
+    from textclf import batch
+
+    if model == "champion":
+        return batch.load_champion(load_params(params_path).registry.model_name)
+    path = Path(model)
+    if not path.is_file():
+        raise DataError(path, "no such model file", "pass --model champion or a model.joblib")
+    import joblib
+
+    return batch.ScoringModel(joblib.load(path), path.stem, "local")
+
+
+@app.command("batch-predict")
+def batch_predict(
+    input_location: str = typer.Option(None, "--input", help="[default: batch.input]"),
+    output_location: str = typer.Option(None, "--output", help="[default: batch.output]"),
+    model: str = ModelOption,
+    params: Path = ParamsOption,
+) -> None:
+    """Score new input files (the batch-predict flow's work, without Prefect, for debugging)."""
+    from textclf import batch
+
+    settings = load_params(params).batch
+    result = _guard(
+        lambda: batch.run_batch(
+            _scoring_model(model, params),
+            input_location or settings.input,
+            output_location or settings.output,
+            text_column=settings.text_column,
+            id_column=settings.id_column,
+            chunk_rows=settings.chunk_rows,
+        )
+    )
+    typer.echo(json.dumps(result.as_dict(), indent=2))
+    if result.failed:
+        raise typer.Exit(code=2)
+
+
+@app.command("monitor-batch")
+def monitor_batch(
+    input_file: str = typer.Argument(..., help="the batch input (texts, and labels if any)"),
+    scored_file: str = typer.Argument(..., help="its scored Parquet file"),
+    model: str = ModelOption,
+    params: Path = ParamsOption,
+) -> None:
+    """Evidently report of one scored batch against the training data; prints the verdict."""
+    from textclf.monitor import monitor_batch as run
+
+    verdict = _guard(
+        lambda: run(_scoring_model(model, params), input_file, scored_file, load_params(params))
+    )
+    typer.echo(json.dumps(verdict.as_dict(), indent=2))
+
+
+@app.command()
+def retrain(root: Path = RootOption) -> None:
+    """Pull data, reproduce, register, promote, push (the retrain flow's work, without Prefect)."""
+    from textclf.retrain import run_retrain
+
+    typer.echo(json.dumps(_guard(lambda: run_retrain(root)), indent=2))
 
 
 stack_app = typer.Typer(help="The local stack: S3 (moto), MLflow server, Prefect server.")

@@ -89,6 +89,22 @@ class RegistryParams:
 
 
 @dataclass(frozen=True)
+class BatchParams:
+    input: str = "s3://textclf-batch/incoming"
+    output: str = "s3://textclf-batch/scored"
+    text_column: str = "text"
+    id_column: str = "id"
+    chunk_rows: int = 5000
+
+
+@dataclass(frozen=True)
+class MonitorParams:
+    sample_rows: int = 5000
+    drift_share: float = 0.5
+    seed: int = 42
+
+
+@dataclass(frozen=True)
 class Params:
     dataset: DatasetParams = field(default_factory=DatasetParams)
     validate: ValidateParams = field(default_factory=ValidateParams)
@@ -97,6 +113,8 @@ class Params:
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
     mlflow: MlflowParams = field(default_factory=MlflowParams)
     registry: RegistryParams = field(default_factory=RegistryParams)
+    batch: BatchParams = field(default_factory=BatchParams)
+    monitor: MonitorParams = field(default_factory=MonitorParams)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

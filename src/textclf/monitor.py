@@ -1,0 +1,194 @@
+"""Monitoring: an Evidently report comparing a scored batch with the reference (training) data.
+
+Text descriptors are computed here, against the served model's own vocabulary (so no word list
+has to be downloaded): length in characters, share of words the model has never seen, and share
+of non-letter characters. Evidently tests them and the predicted labels for drift, and reports
+classification quality when the batch carries labels. Evidently is imported only here: it takes
+about ten seconds to import.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from textclf import batch as batch_lib
+from textclf.layout import Layout
+from textclf.params import Params
+from textclf.text import normalize
+
+DESCRIPTORS = ("length", "oov_share", "non_letter_share")
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+@dataclass
+class Verdict:
+    drift: bool
+    drifted_share: float
+    threshold: float
+    drifted_columns: list[str]
+    rows: int
+    accuracy: float | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def descriptors(texts: list[str], pipeline: Any) -> pd.DataFrame:
+    """Per-text length, out-of-vocabulary share (words outside the model's unigrams), and
+    non-letter share."""
+    vectorizer = pipeline.named_steps["vectorize"]
+    vocabulary = {term for term in getattr(vectorizer, "vocabulary_", {}) if " " not in term}
+    tokenize = vectorizer.build_tokenizer()
+    rows = []
+    for raw in texts:
+        text = normalize(raw)
+        words = [word.lower() for word in tokenize(text)]
+        visible = [char for char in text if not char.isspace()]
+        letters = sum(1 for char in visible if _LETTER.match(char))
+        rows.append(
+            {
+                "length": len(text),
+                "oov_share": (
+                    sum(word not in vocabulary for word in words) / len(words) if words else 1.0
+                ),
+                "non_letter_share": 1 - letters / len(visible) if visible else 1.0,
+            }
+        )
+    return pd.DataFrame(rows, columns=list(DESCRIPTORS))
+
+
+def monitoring_frame(
+    texts: list[str], predicted: list[str], pipeline: Any, labels: list[str] | None = None
+) -> pd.DataFrame:
+    frame = descriptors(texts, pipeline)
+    frame["predicted_label"] = [str(label) for label in predicted]
+    if labels is not None:
+        frame["label"] = [str(label) for label in labels]
+    return frame
+
+
+def build_report(
+    current: pd.DataFrame, reference: pd.DataFrame, classes: list[str], drift_share: float
+) -> tuple[Any, Verdict]:
+    """Run Evidently; return its snapshot (save_html / json) and the drift verdict."""
+    from evidently import (
+        BinaryClassification,
+        DataDefinition,
+        Dataset,
+        MulticlassClassification,
+        Report,
+    )
+    from evidently.presets import ClassificationPreset, DataDriftPreset
+
+    columns = [*DESCRIPTORS, "predicted_label"]
+    labelled = "label" in current.columns and "label" in reference.columns
+    classification = []
+    metrics: list[Any] = [DataDriftPreset(columns=columns, drift_share=drift_share)]
+    if labelled:
+        task = (
+            BinaryClassification(
+                target="label", prediction_labels="predicted_label", pos_label=classes[-1]
+            )
+            if len(classes) == 2
+            else MulticlassClassification(target="label", prediction_labels="predicted_label")
+        )
+        classification.append(task)
+        metrics.append(ClassificationPreset())
+    definition = DataDefinition(
+        numerical_columns=list(DESCRIPTORS),
+        categorical_columns=["predicted_label", *(["label"] if labelled else [])],
+        classification=classification or None,
+    )
+    snapshot = Report(metrics).run(
+        Dataset.from_pandas(current, data_definition=definition),
+        Dataset.from_pandas(reference, data_definition=definition),
+    )
+    return snapshot, verdict(snapshot.dict(), drift_share, len(current))
+
+
+def verdict(result: dict, threshold: float, rows: int) -> Verdict:
+    drifted_share, drifted, accuracy = 0.0, [], None
+    for metric in result["metrics"]:
+        kind = metric["config"]["type"]
+        if kind.endswith(":DriftedColumnsCount"):
+            drifted_share = float(metric["value"]["share"])
+        elif kind.endswith(":ValueDrift"):
+            config = metric["config"]
+            if float(metric["value"]) >= float(config.get("threshold") or 0.1):
+                drifted.append(config["column"])
+        elif kind.endswith(":Accuracy"):
+            accuracy = float(metric["value"])
+    return Verdict(
+        drift=drifted_share >= threshold,
+        drifted_share=round(drifted_share, 4),
+        threshold=threshold,
+        drifted_columns=sorted(drifted),
+        rows=rows,
+        accuracy=None if accuracy is None or np.isnan(accuracy) else round(accuracy, 4),
+    )
+
+
+def monitor_batch(
+    model: batch_lib.ScoringModel,
+    input_file: str,
+    scored_file: str,
+    params: Params,
+    root: Path = Path("."),
+) -> Verdict:
+    """Compare a scored batch (texts from `input_file`, predictions from `scored_file`) with a
+    sample of the training data; save HTML and JSON next to the scored file."""
+    current_input = batch_lib.read_table(input_file)
+    scored = batch_lib.read_table(scored_file)
+    text_column, label_column = params.batch.text_column, params.dataset.label_column
+    current_input = current_input.head(params.monitor.sample_rows)
+    scored = scored.head(len(current_input))
+    labels = (
+        current_input[label_column].astype(str).tolist()
+        if label_column in current_input.columns
+        else None
+    )
+    current = monitoring_frame(
+        current_input[text_column].fillna("").astype(str).tolist(),
+        scored["predicted_label"].tolist(),
+        model.pipeline,
+        labels,
+    )
+    reference = reference_frame(model, Layout(root).train_split, params)
+    classes = [str(label) for label in model.pipeline.classes_]
+    snapshot, verdict = build_report(current, reference, classes, params.monitor.drift_share)
+    save_report(snapshot, verdict, scored_file)
+    return verdict
+
+
+def reference_frame(
+    model: batch_lib.ScoringModel, train_split: Path, params: Params
+) -> pd.DataFrame:
+    train = pd.read_parquet(train_split, columns=["text", "label"])
+    sample = train.sample(
+        min(len(train), params.monitor.sample_rows), random_state=params.monitor.seed
+    )
+    texts = sample["text"].tolist()
+    return monitoring_frame(
+        texts, model.pipeline.predict(texts), model.pipeline, sample["label"].tolist()
+    )
+
+
+def save_report(snapshot, verdict: Verdict, scored_file: str) -> None:
+    stem = scored_file.removesuffix(".parquet")
+    fs = batch_lib.filesystem(scored_file)
+    with tempfile.TemporaryDirectory(prefix="textclf-monitor-") as tmp:
+        html, result = Path(tmp) / "report.html", Path(tmp) / "report.json"
+        snapshot.save_html(str(html))
+        result.write_text(
+            json.dumps({"verdict": verdict.as_dict(), "evidently": snapshot.dict()}, default=str)
+        )
+        batch_lib.publish(fs, html, f"{stem}.monitor.html")
+        batch_lib.publish(fs, result, f"{stem}.monitor.json")

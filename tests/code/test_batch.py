@@ -1,0 +1,133 @@
+"""Batch scoring on local folders: idempotent, atomic, bounded, and tolerant of bad files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import NEGATIVE, POSITIVE
+from textclf.batch import MANIFEST, ScoringModel, run_batch
+from textclf.model import build_pipeline
+from textclf.params import PrepareParams, TrainParams
+
+
+@pytest.fixture(scope="module")
+def model() -> ScoringModel:
+    params = TrainParams(vectorizer={"kind": "tfidf"}, classifier={"kind": "logreg", "C": 10.0})
+    pipeline = build_pipeline(params, PrepareParams()).fit(
+        POSITIVE * 3 + NEGATIVE * 3, ["pos"] * 12 + ["neg"] * 12
+    )
+    return ScoringModel(pipeline, "test-model", "7")
+
+
+@pytest.fixture
+def folders(tmp_path: Path) -> tuple[Path, Path]:
+    incoming, scored = tmp_path / "incoming", tmp_path / "scored"
+    (incoming / "day1").mkdir(parents=True)
+    pd.DataFrame({"id": ["a", "b"], "text": ["a great film", "awful, boring"]}).to_parquet(
+        incoming / "day1" / "reviews.parquet"
+    )
+    pd.DataFrame({"text": ["wonderful", "terrible", "great acting"]}).to_csv(
+        incoming / "more.csv", index=False
+    )
+    (incoming / "tweets.jsonl").write_text('{"id": 1, "text": "loved it"}\n')
+    (incoming / "notes.txt").write_text("not a batch input")
+    return incoming, scored
+
+
+def run(model: ScoringModel, folders: tuple[Path, Path], chunk_rows: int = 5000):
+    incoming, scored = folders
+    return run_batch(model, str(incoming), str(scored), chunk_rows=chunk_rows)
+
+
+def test_scores_every_input_with_probabilities_and_model_version(model, folders) -> None:
+    result = run(model, folders)
+    assert sorted(item["input"] for item in result.scored) == [
+        "day1/reviews.parquet",
+        "more.csv",
+        "tweets.jsonl",
+    ]
+    out = pd.read_parquet(folders[1] / "day1/reviews.parquet.parquet")
+    assert out["id"].tolist() == ["a", "b"]
+    assert out["predicted_label"].tolist() == ["pos", "neg"]
+    np.testing.assert_allclose(out["proba_neg"] + out["proba_pos"], 1.0)
+    assert set(out["model_version"]) == {"7"} and set(out["model_name"]) == {"test-model"}
+    assert "scored_at" in out
+    no_ids = pd.read_parquet(folders[1] / "more.csv.parquet")
+    assert no_ids["id"].tolist() == ["more.csv:1", "more.csv:2", "more.csv:3"]
+
+
+def test_rerun_scores_nothing_twice_and_rescores_a_changed_input(model, folders) -> None:
+    run(model, folders)
+    manifest = json.loads((folders[1] / MANIFEST).read_text())
+    assert set(manifest["inputs"]) == {"day1/reviews.parquet", "more.csv", "tweets.jsonl"}
+    again = run(model, folders)
+    assert again.scored == [] and len(again.skipped) == 3
+    pd.DataFrame({"text": ["changed"]}).to_csv(folders[0] / "more.csv", index=False)
+    changed = run(model, folders)
+    assert [item["input"] for item in changed.scored] == ["more.csv"]
+    assert len(pd.read_parquet(folders[1] / "more.csv.parquet")) == 1
+
+
+def test_bad_files_are_reported_and_the_others_scored(model, folders) -> None:
+    incoming, scored = folders
+    (incoming / "corrupt.parquet").write_bytes(b"PAR1 this is not parquet")
+    pd.DataFrame({"body": ["no text column"]}).to_csv(incoming / "schemaless.csv", index=False)
+    result = run(model, folders)
+    failed = {item["input"]: item["error"] for item in result.failed}
+    assert set(failed) == {"corrupt.parquet", "schemaless.csv"}
+    assert "corrupt.parquet: cannot be read as parquet" in failed["corrupt.parquet"]
+    assert "no 'text' column (columns: body)" in failed["schemaless.csv"]
+    assert len(result.scored) == 3
+    assert not (scored / "corrupt.parquet.parquet").exists()
+    manifest = json.loads((scored / MANIFEST).read_text())
+    assert "corrupt.parquet" not in manifest["inputs"]  # retried on the next run
+
+
+def test_chunks_bound_memory_and_keep_every_row(model, tmp_path: Path) -> None:
+    incoming = tmp_path / "in"
+    incoming.mkdir()
+    texts = (POSITIVE + NEGATIVE) * 125  # 1,000 rows
+    pd.DataFrame({"id": range(1000), "text": texts}).to_parquet(incoming / "big.parquet")
+    result = run_batch(model, str(incoming), str(tmp_path / "out"), chunk_rows=64)
+    out = pd.read_parquet(tmp_path / "out/big.parquet.parquet")
+    assert result.scored[0]["rows"] == 1000
+    assert out["id"].tolist() == [str(i) for i in range(1000)]
+
+
+class DiesOnSecondChunk:
+    """A pipeline whose process 'is killed' part-way through a file."""
+
+    def __init__(self, pipeline) -> None:
+        self.pipeline, self.calls, self.classes_ = pipeline, 0, pipeline.classes_
+
+    def predict_proba(self, texts):
+        self.calls += 1
+        if self.calls == 2:
+            raise KeyboardInterrupt("worker killed")
+        return self.pipeline.predict_proba(texts)
+
+
+def test_killed_mid_file_leaves_no_partial_output_then_rerun_completes(model, tmp_path) -> None:
+    incoming, out = tmp_path / "in", tmp_path / "out"
+    incoming.mkdir()
+    pd.DataFrame({"text": (POSITIVE + NEGATIVE) * 10}).to_parquet(incoming / "x.parquet")
+    dying = ScoringModel(DiesOnSecondChunk(model.pipeline), "m", "1")
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(dying, str(incoming), str(out), chunk_rows=20)
+    assert not out.exists() or list(out.iterdir()) == []
+    result = run_batch(model, str(incoming), str(out), chunk_rows=20)
+    assert result.scored[0]["rows"] == 80
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "x.parquet.parquet"]
+    assert len(pd.read_parquet(out / "x.parquet.parquet")) == 80
+
+
+def test_missing_input_location(model, tmp_path: Path) -> None:
+    from textclf.errors import DataError
+
+    with pytest.raises(DataError, match="does not exist"):
+        run_batch(model, str(tmp_path / "nope"), str(tmp_path / "out"))
