@@ -1,0 +1,168 @@
+"""The Prefect flows: logic under prefect_test_harness, then end to end with deployments from
+prefect.yaml, a process worker, and the local stack's Prefect server, MLflow server and S3."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import boto3
+import pandas as pd
+import pytest
+import yaml
+
+from tests.integration.conftest import copy_repo, sh
+from textclf import stack
+from textclf.errors import DataError
+
+pytestmark = pytest.mark.integration
+
+
+def register_champion(repo: Path, env: dict[str, str], name: str) -> None:
+    sh("dvc", "repro", "--force", "--single-item", "track", cwd=repo, env=env)
+    sh("textclf", "register", "--name", name, cwd=repo, env=env)
+    sh("textclf", "promote", "--name", name, cwd=repo, env=env)
+
+
+@pytest.fixture(scope="module")
+def champion_repo(reproduced_repo: Path, tmp_path_factory) -> Path:
+    repo = copy_repo(reproduced_repo, tmp_path_factory.mktemp("flows") / "repo")
+    register_champion(
+        repo, {"MLFLOW_TRACKING_URI": f"sqlite:///{repo / 'flows.db'}"}, "textclf-imdb"
+    )
+    return repo
+
+
+def test_batch_predict_flow_logic(champion_repo: Path, tmp_path: Path, monkeypatch) -> None:
+    from prefect.testing.utilities import prefect_test_harness
+
+    from textclf.flows import batch_predict, monitor_flow
+
+    monkeypatch.chdir(champion_repo)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{champion_repo / 'flows.db'}")
+    incoming, scored = tmp_path / "incoming", tmp_path / "scored"
+    incoming.mkdir()
+    unlabelled = pd.read_parquet(champion_repo / "data/interim/unlabelled.parquet")
+    unlabelled[["id", "text"]].head(200).to_parquet(incoming / "unsup.parquet")
+    (incoming / "corrupt.parquet").write_bytes(b"not parquet at all")
+    arguments = {
+        "input_location": str(incoming),
+        "output_location": str(scored),
+        "params_path": "params.yaml",
+        "retrain_on_drift": False,
+    }
+    with prefect_test_harness():
+        with pytest.raises(
+            DataError, match=r"1 input file\(s\) could not be scored: corrupt.parquet"
+        ):
+            batch_predict(**arguments)
+        out = pd.read_parquet(scored / "unsup.parquet.parquet")
+        assert len(out) == 200 and set(out["model_name"]) == {"textclf-imdb"}
+        verdict = json.loads((scored / "unsup.parquet.monitor.json").read_text())["verdict"]
+        assert verdict["drift"] is False  # unlabelled IMDB reviews look like the training data
+
+        (incoming / "corrupt.parquet").unlink()
+        again = batch_predict(**arguments)
+        assert again["scored"] == [] and again["skipped"] == ["unsup.parquet"]
+
+        verdict = monitor_flow(
+            str(incoming / "unsup.parquet"),
+            str(scored / "unsup.parquet.parquet"),
+            params_path="params.yaml",
+            retrain_on_drift=False,
+        )
+        assert verdict["rows"] == 200
+
+
+def test_deployed_batch_predict_on_a_worker(reproduced_repo, local_stack, tmp_path) -> None:
+    env = {**os.environ, **stack.settings(local_stack)}
+    repo = copy_repo(reproduced_repo, tmp_path / "repo")
+    stack.write_settings(local_stack, repo)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["registry"]["model_name"] = "textclf-e2e"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh("git", "commit", "-qam", "e2e model name", cwd=repo)
+    register_champion(repo, env, "textclf-e2e")
+    sh("dvc", "push", cwd=repo, env=env)
+
+    worker_home = tmp_path / "worker"  # the EC2 worker's checkout
+    sh("git", "clone", "-q", str(repo), str(worker_home), cwd=tmp_path)
+    stack.write_settings(local_stack, worker_home)
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=local_stack.s3_url,
+        region_name=stack.REGION,
+        aws_access_key_id=stack.ACCESS_KEY,
+        aws_secret_access_key=stack.ACCESS_KEY,
+    )
+    unlabelled = pd.read_parquet(repo / "data/interim/unlabelled.parquet")[["id", "text"]]
+    unlabelled.to_parquet(tmp_path / "unsup.parquet")
+    s3.upload_file(
+        str(tmp_path / "unsup.parquet"), local_stack.batch_bucket, "incoming/unsup.parquet"
+    )
+
+    sh("prefect", "work-pool", "create", "ec2-process", "--type", "process", cwd=repo, env=env)
+    sh("prefect", "--no-prompt", "deploy", "--all", cwd=repo, env=env)
+    with open(tmp_path / "worker.log", "wb") as log:  # the worker keeps its own handle
+        worker = subprocess.Popen(
+            ["prefect", "worker", "start", "--pool", "ec2-process", "--type", "process"],
+            cwd=tmp_path,
+            env={**env, "TEXTCLF_HOME": str(worker_home)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+
+        def run_batch_deployment() -> None:
+            result = subprocess.run(
+                [
+                    "prefect",
+                    "deployment",
+                    "run",
+                    "batch-predict/batch-predict",
+                    "--watch",
+                    "--watch-timeout",
+                    "600",
+                ],
+                cwd=repo,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=700,
+            )
+            log = (tmp_path / "worker.log").read_text(errors="replace")[-3000:]
+            assert result.returncode == 0, result.stdout + result.stderr + log
+            assert "Completed" in result.stdout, result.stdout + log
+
+        run_batch_deployment()
+        scored_key = "scored/unsup.parquet.parquet"
+        s3.download_file(local_stack.batch_bucket, scored_key, str(tmp_path / "scored.parquet"))
+        scored = pd.read_parquet(tmp_path / "scored.parquet")
+        assert len(scored) == len(unlabelled) and set(scored["model_name"]) == {"textclf-e2e"}
+        manifest = json.loads(
+            s3.get_object(Bucket=local_stack.batch_bucket, Key="scored/_manifest.json")[
+                "Body"
+            ].read()
+        )
+        assert list(manifest["inputs"]) == ["unsup.parquet"]
+        keys = {o["Key"] for o in s3.list_objects_v2(Bucket=local_stack.batch_bucket)["Contents"]}
+        assert "scored/unsup.parquet.monitor.html" in keys
+        first = s3.head_object(Bucket=local_stack.batch_bucket, Key=scored_key)["LastModified"]
+
+        run_batch_deployment()  # nothing new: nothing is scored again
+        again = json.loads(
+            s3.get_object(Bucket=local_stack.batch_bucket, Key="scored/_manifest.json")[
+                "Body"
+            ].read()
+        )
+        assert again == manifest
+        assert (
+            s3.head_object(Bucket=local_stack.batch_bucket, Key=scored_key)["LastModified"] == first
+        )
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=60)
