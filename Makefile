@@ -7,7 +7,7 @@ export UV_PYTHON_DOWNLOADS := never
 # This machine sets PYTHONDONTWRITEBYTECODE, so compile once at install, not on every import.
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: all setup repro test test-fast lint format bench hooks clean help stack-up stack-down push pull
+.PHONY: all setup repro test test-fast lint format bench hooks clean help stack-up stack-down push pull deploy worker
 
 all: setup repro ## set up the environment, then `dvc repro` on the bundled sample
 
@@ -37,8 +37,9 @@ format: setup ## fix what ruff and black can fix
 	$(RUN) ruff check --fix .
 	$(RUN) black .
 
-bench: setup ## full-IMDB benchmark (needs ../shared/datasets); prints numbers
+bench: setup ## full-IMDB benchmarks (need ../shared/datasets); print numbers
 	$(RUN) python bench/full_imdb.py
+	$(RUN) python bench/batch_scoring.py
 
 stack-up: setup ## start S3 (moto), MLflow and Prefect servers on loopback; writes .stack/env
 	$(RUN) textclf stack up
@@ -54,6 +55,14 @@ push: setup ## push data and models to the DVC remote
 
 pull: setup ## pull data and models from the DVC remote
 	$(STACK_ENV) $(RUN) dvc pull
+
+deploy: setup ## create the process work pool (if missing) and the deployments in prefect.yaml
+	$(STACK_ENV) $(RUN) prefect work-pool inspect ec2-process >/dev/null 2>&1 || \
+		$(STACK_ENV) $(RUN) prefect work-pool create ec2-process --type process
+	$(STACK_ENV) $(RUN) prefect --no-prompt deploy --all
+
+worker: setup ## run a process worker for the deployments (TEXTCLF_HOME defaults to this checkout)
+	$(STACK_ENV) TEXTCLF_HOME=$${TEXTCLF_HOME:-$(CURDIR)} $(RUN) prefect worker start --pool ec2-process
 
 hooks: setup ## install the git pre-commit hooks
 	$(RUN) pre-commit install

@@ -1,6 +1,7 @@
 """Retraining: refresh the data, reproduce the pipeline, register the challenger, run the
 promotion rule, push the outputs, and write a short summary. Each step is a command a person
-would type, run in the repository the worker checked out."""
+would type, run in the repository the worker checked out. Idempotent: when `dvc repro` finds
+nothing new, no model version is registered."""
 
 from __future__ import annotations
 
@@ -11,28 +12,46 @@ import time
 from pathlib import Path
 
 from textclf.errors import DataError
-from textclf.files import write_json
+from textclf.files import read_json, write_json
+from textclf.layout import Layout
 
-STEPS = (
+REFRESH = (
     ("pull", ["dvc", "pull", "--allow-missing"]),
     ("update", ["dvc", "update", "--recursive", "data"]),  # newest data of `dvc import` sources
     ("repro", ["dvc", "repro"]),
-    ("register", ["textclf", "register"]),
-    ("promote", ["textclf", "promote"]),
-    ("push", ["dvc", "push"]),
 )
+REGISTER = (("register", ["textclf", "register"]), ("promote", ["textclf", "promote"]))
+PUSH = (("push", ["dvc", "push"]),)
 SUMMARY = Path("reports/retrain_summary.json")
 
 
 def run_retrain(root: Path, env: dict[str, str] | None = None) -> dict:
+    layout = Layout(root)
+    before = _run_id(layout)
     summary: dict = {"steps": []}
-    for name, command in STEPS:
+    _steps(REFRESH, root, env, summary)
+    new_run = _run_id(layout)
+    if new_run is not None and new_run != before:
+        _steps(REGISTER, root, env, summary)
+        summary["promoted"] = summary["promote"]["promoted"]
+        summary["reason"] = summary["promote"]["reason"]
+    else:
+        summary["promoted"] = False
+        summary["reason"] = "the pipeline was up to date: no new model to register"
+    _steps(PUSH, root, env, summary)
+    metrics = read_json(layout.metrics)
+    summary["metrics"] = {key: metrics.get(key) for key in ("accuracy", "macro_f1", "roc_auc")}
+    write_json(summary, root / SUMMARY)
+    return summary
+
+
+def _steps(steps: tuple, root: Path, env: dict[str, str] | None, summary: dict) -> None:
+    for name, command in steps:
         started = time.perf_counter()
         result = subprocess.run(
             command, cwd=root, capture_output=True, text=True, env={**os.environ, **(env or {})}
         )
-        step = {"step": name, "seconds": round(time.perf_counter() - started, 1)}
-        summary["steps"].append(step)
+        summary["steps"].append({"step": name, "seconds": round(time.perf_counter() - started, 1)})
         if result.returncode != 0:
             tail = (result.stderr or result.stdout).strip().splitlines()[-5:]
             raise DataError(
@@ -42,9 +61,7 @@ def run_retrain(root: Path, env: dict[str, str] | None = None) -> dict:
             )
         if name in ("register", "promote"):
             summary[name] = json.loads(result.stdout)
-    metrics = json.loads((root / "reports/metrics.json").read_text())
-    summary["metrics"] = {key: metrics.get(key) for key in ("accuracy", "macro_f1", "roc_auc")}
-    summary["promoted"] = summary["promote"]["promoted"]
-    summary["reason"] = summary["promote"]["reason"]
-    write_json(summary, root / SUMMARY)
-    return summary
+
+
+def _run_id(layout: Layout) -> str | None:
+    return read_json(layout.run_record).get("run_id") if layout.run_record.exists() else None

@@ -166,3 +166,35 @@ def test_deployed_batch_predict_on_a_worker(reproduced_repo, local_stack, tmp_pa
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=60)
+
+
+def test_retrain_registers_promotes_pushes_and_is_idempotent(
+    reproduced_repo, local_stack, tmp_path
+):
+    from textclf.retrain import run_retrain
+
+    env = stack.settings(local_stack)
+    repo = copy_repo(reproduced_repo, tmp_path / "repo")
+    stack.write_settings(local_stack, repo)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["registry"]["model_name"] = "textclf-retrain"
+    params["train"]["classifier"]["C"] = 0.2  # a change for retraining to pick up
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    summary = run_retrain(repo, env)
+    assert [step["step"] for step in summary["steps"]] == [
+        "pull",
+        "update",
+        "repro",
+        "register",
+        "promote",
+        "push",
+    ]
+    assert summary["promoted"] is True and "no champion yet" in summary["reason"]
+    assert summary["register"]["tracking_uri"] == local_stack.mlflow_url
+    assert "Everything is up to date" in sh("dvc", "push", cwd=repo, env=env)
+
+    again = run_retrain(repo, env)
+    assert [step["step"] for step in again["steps"]] == ["pull", "update", "repro", "push"]
+    assert again["reason"] == "the pipeline was up to date: no new model to register"
+    assert json.loads((repo / "reports/retrain_summary.json").read_text()) == again
