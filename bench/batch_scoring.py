@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import joblib
 import pandas as pd
@@ -24,7 +25,7 @@ import pyarrow.parquet as pq
 
 from textclf.batch import ScoringModel, run_batch
 from textclf.ingest import read_aclimdb
-from textclf.params import load_params
+from textclf.params import Params, load_params
 from textclf.prepare import prepare
 from textclf.train import train
 
@@ -35,7 +36,7 @@ DEFAULT_ARCHIVE = REPO.parent / "shared/datasets/imdb/aclImdb_v1.tar.gz"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archive", type=Path, default=DEFAULT_ARCHIVE)
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="0 skips the large input")
     args = parser.parse_args()
     params = load_params(REPO / "params.yaml")
     data = read_aclimdb(args.archive)
@@ -61,44 +62,49 @@ def main() -> None:
         print(f"predict_proba in memory: {direct:,.0f} reviews/s")
         print(f"run_batch (read, score, write, manifest): {batch:,.0f} reviews/s")
         print(f"ratio: {batch / direct:.3f}")
+        if args.rows:
+            large_input(unlabelled, pipeline, params, tmp_path, args.rows)
 
-        big = tmp_path / "big"
-        big.mkdir()
-        repeats = -(-args.rows // len(unlabelled))
-        with pq.ParquetWriter(
-            big / "million.parquet", pa.Table.from_pandas(unlabelled).schema
-        ) as out:
-            for i in range(repeats):
-                chunk = unlabelled.assign(id=unlabelled["id"] + f"#{i}")
-                out.write_table(pa.Table.from_pandas(chunk.head(args.rows - i * len(unlabelled))))
-        size = (big / "million.parquet").stat().st_size / 1e6
-        joblib.dump(pipeline, tmp_path / "model.joblib")
-        command = [
-            "/usr/bin/time",
-            "-f",
-            "%M %e",
-            sys.executable,
-            "-m",
-            "textclf.cli",
-            "batch-predict",
-            "--input",
-            str(big),
-            "--output",
-            str(tmp_path / "big-out"),
-            "--model",
-            str(tmp_path / "model.joblib"),
-            "--params",
-            str(REPO / "params.yaml"),
-        ]
-        finished = subprocess.run(command, capture_output=True, text=True, check=True)
-        peak_kib, seconds = finished.stderr.strip().splitlines()[-1].split()
-        scored = pd.read_parquet(tmp_path / "big-out/million.parquet.parquet", columns=["id"])
-        print(
-            f"{len(scored):,}-row input ({size:.0f} MB Parquet): peak RSS "
-            f"{int(peak_kib) / 1024:,.0f} MiB, {float(seconds):.0f} s "
-            f"({len(scored) / float(seconds):,.0f} reviews/s, chunk_rows="
-            f"{params.batch.chunk_rows})"
-        )
+
+def large_input(
+    unlabelled: pd.DataFrame, pipeline: Any, params: Params, tmp_path: Path, rows: int
+) -> None:
+    """Peak memory of `textclf batch-predict` on `rows` rows, in a process of its own."""
+    big = tmp_path / "big"
+    big.mkdir()
+    repeats = -(-rows // len(unlabelled))
+    with pq.ParquetWriter(big / "million.parquet", pa.Table.from_pandas(unlabelled).schema) as out:
+        for i in range(repeats):
+            chunk = unlabelled.assign(id=unlabelled["id"] + f"#{i}")
+            out.write_table(pa.Table.from_pandas(chunk.head(rows - i * len(unlabelled))))
+    size = (big / "million.parquet").stat().st_size / 1e6
+    joblib.dump(pipeline, tmp_path / "model.joblib")
+    command = [
+        "/usr/bin/time",
+        "-f",
+        "%M %e",
+        sys.executable,
+        "-m",
+        "textclf.cli",
+        "batch-predict",
+        "--input",
+        str(big),
+        "--output",
+        str(tmp_path / "big-out"),
+        "--model",
+        str(tmp_path / "model.joblib"),
+        "--params",
+        str(REPO / "params.yaml"),
+    ]
+    finished = subprocess.run(command, capture_output=True, text=True, check=True)
+    peak_kib, seconds = finished.stderr.strip().splitlines()[-1].split()
+    scored = pd.read_parquet(tmp_path / "big-out/million.parquet.parquet", columns=["id"])
+    print(
+        f"{len(scored):,}-row input ({size:.0f} MB Parquet): peak RSS "
+        f"{int(peak_kib) / 1024:,.0f} MiB, {float(seconds):.0f} s "
+        f"({len(scored) / float(seconds):,.0f} reviews/s, chunk_rows="
+        f"{params.batch.chunk_rows})"
+    )
 
 
 if __name__ == "__main__":
