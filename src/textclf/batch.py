@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from textclf.errors import DataError
 from textclf.files import atomic_path
+from textclf.params import BatchParams
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -83,10 +84,7 @@ def run_batch(
     model: ScoringModel,
     input_location: str,
     output_location: str,
-    *,
-    text_column: str = "text",
-    id_column: str = "id",
-    chunk_rows: int = 5000,
+    settings: BatchParams = BatchParams(),
 ) -> BatchResult:
     """Score each pending input; a bad file is reported in `failed` and the others still run."""
     fs_in, fs_out = filesystem(input_location), filesystem(output_location)
@@ -97,7 +95,14 @@ def run_batch(
         target = f"{output_location.rstrip('/')}/{relative}.parquet"
         try:
             rows = score_file(
-                model, fs_in, path, fs_out, target, text_column, id_column, chunk_rows
+                model,
+                fs_in,
+                path,
+                fs_out,
+                target,
+                settings.text_column,
+                settings.id_column,
+                settings.chunk_rows,
             )
         except DataError as error:
             result.failed.append({"input": relative, "error": str(error)})
@@ -137,9 +142,15 @@ def list_inputs(fs: Any, location: str) -> list[str]:
     )
 
 
-def read_table(location: str) -> pd.DataFrame:
-    """A whole (small) table from a local path or S3 URL: monitoring samples, not batch inputs."""
-    return pd.concat(read_chunks(filesystem(location), location, 50_000), ignore_index=True)
+def read_head(location: str, rows: int) -> pd.DataFrame:
+    """The first `rows` rows of an input or scored file, reading no further than needed."""
+    chunks, total = [], 0
+    for chunk in read_chunks(filesystem(location), location, min(rows, 50_000)):
+        chunks.append(chunk)
+        total += len(chunk)
+        if total >= rows:
+            break
+    return pd.concat(chunks, ignore_index=True).head(rows)
 
 
 def content_fingerprint(fs: Any, path: str) -> str:

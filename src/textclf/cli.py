@@ -104,12 +104,9 @@ def _scoring_model(model: str, params_path: Path) -> ScoringModel:
 
     if model == "champion":
         return batch.load_champion(load_params(params_path).registry.model_name)
-    path = Path(model)
-    if not path.is_file():
-        raise DataError(path, "no such model file", "pass --model champion or a model.joblib")
-    import joblib
+    from textclf.stages import load_model
 
-    return batch.ScoringModel(joblib.load(path), path.stem, "local")
+    return batch.ScoringModel(load_model(Path(model)), Path(model).stem, "local")
 
 
 @app.command("batch-predict")
@@ -128,9 +125,7 @@ def batch_predict(
             _scoring_model(model, params),
             input_location or settings.input,
             output_location or settings.output,
-            text_column=settings.text_column,
-            id_column=settings.id_column,
-            chunk_rows=settings.chunk_rows,
+            settings,
         )
     )
     typer.echo(json.dumps(result.as_dict(), indent=2))
@@ -215,7 +210,7 @@ def predict(
     from textclf.stages import load_model
 
     texts = texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    model = _guard(lambda: load_model(Layout(root)))
+    model = _guard(lambda: load_model(Layout(root).model))
     for proba in model.predict_proba(texts):
         best = int(proba.argmax())
         answer = {"label": str(model.classes_[best]), "confidence": float(proba[best])}

@@ -40,14 +40,8 @@ def load_model_task(name: str) -> batch_lib.ScoringModel:
 def score_task(
     model: batch_lib.ScoringModel, input_location: str, output_location: str, params_path: str
 ) -> batch_lib.BatchResult:
-    params = load_params(params_path)
     return batch_lib.run_batch(
-        model,
-        input_location,
-        output_location,
-        text_column=params.batch.text_column,
-        id_column=params.batch.id_column,
-        chunk_rows=params.batch.chunk_rows,
+        model, input_location, output_location, load_params(params_path).batch
     )
 
 

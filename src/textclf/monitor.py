@@ -152,13 +152,12 @@ def monitor_batch(
     params: Params,
     root: Path = Path("."),
 ) -> Verdict:
-    """Compare a scored batch (texts from `input_file`, predictions from `scored_file`) with a
-    sample of the training data; save HTML and JSON next to the scored file."""
-    current_input = batch_lib.read_table(input_file)
-    scored = batch_lib.read_table(scored_file)
+    """Compare the first `monitor.sample_rows` of a scored batch (texts from `input_file`,
+    predictions from `scored_file`) with held-out training data; save HTML and JSON next to the
+    scored file."""
+    current_input = batch_lib.read_head(input_file, params.monitor.sample_rows)
+    scored = batch_lib.read_head(scored_file, len(current_input))
     text_column, label_column = params.batch.text_column, params.dataset.label_column
-    current_input = current_input.head(params.monitor.sample_rows)
-    scored = scored.head(len(current_input))
     labels = (
         current_input[label_column].astype(str).tolist()
         if label_column in current_input.columns

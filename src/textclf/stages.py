@@ -66,7 +66,7 @@ def run_evaluate(params: Params, layout: Layout) -> dict:
     from textclf.figures import save_figures
 
     result = evaluate(
-        load_model(layout), _read_parquet(layout.test_split, "prepare"), params.evaluate
+        load_model(layout.model), _read_parquet(layout.test_split, "prepare"), params.evaluate
     )
     write_json(result.metrics, layout.metrics)
     write_csv(result.predictions, layout.predictions)
@@ -86,7 +86,7 @@ def run_track(params: Params, layout: Layout) -> dict:
         test = _read_parquet(layout.test_split, "prepare")
         inputs = RunInputs(
             params=params,
-            model=load_model(layout),
+            model=load_model(layout.model),
             metrics=read_json(layout.metrics),
             train_stats=read_json(layout.train_stats),
             example_texts=test["text"].head(3).tolist(),
@@ -128,10 +128,10 @@ def run_promote(params: Params, layout: Layout, name: str | None = None) -> dict
     return decision.as_dict()
 
 
-def load_model(layout: Layout):
-    if not layout.model.exists():
-        raise DataError(layout.model, "no trained model", "run `dvc repro train` first")
-    return joblib.load(layout.model)
+def load_model(path: Path):
+    if not path.is_file():
+        raise DataError(path, "no trained model", "run `dvc repro train`, or name a model.joblib")
+    return joblib.load(path)
 
 
 def _read_parquet(path: Path, producer: str) -> pd.DataFrame:

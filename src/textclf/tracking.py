@@ -19,6 +19,7 @@ import pandas as pd
 
 import textclf
 from textclf.errors import DataError
+from textclf.files import read_json
 from textclf.params import Params
 
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
@@ -181,8 +182,6 @@ def _requirements() -> list[str]:
 
 
 def load_run_record(path: Path) -> dict[str, str]:
-    from textclf.files import read_json
-
     if not path.exists():
         raise DataError(path, "no tracked run recorded", "run `dvc repro` (the track stage) first")
     record = read_json(path)

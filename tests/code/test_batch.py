@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import NEGATIVE, POSITIVE
 from textclf.batch import MANIFEST, ScoringModel, run_batch
 from textclf.model import build_pipeline
-from textclf.params import PrepareParams, TrainParams
+from textclf.params import BatchParams, PrepareParams, TrainParams
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def folders(tmp_path: Path) -> tuple[Path, Path]:
 
 def run(model: ScoringModel, folders: tuple[Path, Path], chunk_rows: int = 5000):
     incoming, scored = folders
-    return run_batch(model, str(incoming), str(scored), chunk_rows=chunk_rows)
+    return run_batch(model, str(incoming), str(scored), BatchParams(chunk_rows=chunk_rows))
 
 
 def test_scores_every_input_with_probabilities_and_model_version(model, folders) -> None:
@@ -93,7 +93,7 @@ def test_chunks_bound_memory_and_keep_every_row(model, tmp_path: Path) -> None:
     incoming.mkdir()
     texts = (POSITIVE + NEGATIVE) * 125  # 1,000 rows
     pd.DataFrame({"id": range(1000), "text": texts}).to_parquet(incoming / "big.parquet")
-    result = run_batch(model, str(incoming), str(tmp_path / "out"), chunk_rows=64)
+    result = run_batch(model, str(incoming), str(tmp_path / "out"), BatchParams(chunk_rows=64))
     out = pd.read_parquet(tmp_path / "out/big.parquet.parquet")
     assert result.scored[0]["rows"] == 1000
     assert out["id"].tolist() == [str(i) for i in range(1000)]
@@ -118,9 +118,9 @@ def test_killed_mid_file_leaves_no_partial_output_then_rerun_completes(model, tm
     pd.DataFrame({"text": (POSITIVE + NEGATIVE) * 10}).to_parquet(incoming / "x.parquet")
     dying = ScoringModel(DiesOnSecondChunk(model.pipeline), "m", "1")
     with pytest.raises(KeyboardInterrupt):
-        run_batch(dying, str(incoming), str(out), chunk_rows=20)
+        run_batch(dying, str(incoming), str(out), BatchParams(chunk_rows=20))
     assert not out.exists() or list(out.iterdir()) == []
-    result = run_batch(model, str(incoming), str(out), chunk_rows=20)
+    result = run_batch(model, str(incoming), str(out), BatchParams(chunk_rows=20))
     assert result.scored[0]["rows"] == 80
     assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "x.parquet.parquet"]
     assert len(pd.read_parquet(out / "x.parquet.parquet")) == 80
@@ -131,3 +131,14 @@ def test_missing_input_location(model, tmp_path: Path) -> None:
 
     with pytest.raises(DataError, match="does not exist"):
         run_batch(model, str(tmp_path / "nope"), str(tmp_path / "out"))
+
+
+def test_read_head_returns_the_first_rows_only(tmp_path: Path) -> None:
+    from textclf.batch import read_head
+
+    pd.DataFrame({"text": [str(i) for i in range(1000)]}).to_parquet(
+        tmp_path / "x.parquet", row_group_size=100
+    )
+    head = read_head(str(tmp_path / "x.parquet"), 250)
+    assert head["text"].tolist() == [str(i) for i in range(250)]
+    assert len(read_head(str(tmp_path / "x.parquet"), 5000)) == 1000
