@@ -7,7 +7,8 @@ export UV_PYTHON_DOWNLOADS := never
 # This machine sets PYTHONDONTWRITEBYTECODE, so compile once at install, not on every import.
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: all setup repro test test-fast lint format bench hooks clean help stack-up stack-down push pull deploy worker
+.PHONY: all setup repro test test-fast lint format bench hooks clean help stack-up stack-down push pull deploy worker \
+	infra-check infra-bootstrap infra-init infra-plan infra-apply infra-destroy infra-settings
 
 all: setup repro ## set up the environment, then `dvc repro` on the bundled sample
 
@@ -57,12 +58,41 @@ pull: setup ## pull data and models from the DVC remote
 	$(STACK_ENV) $(RUN) dvc pull
 
 deploy: setup ## create the process work pool (if missing) and the deployments in prefect.yaml
-	$(STACK_ENV) $(RUN) prefect work-pool inspect ec2-process >/dev/null 2>&1 || \
-		$(STACK_ENV) $(RUN) prefect work-pool create ec2-process --type process
-	$(STACK_ENV) $(RUN) prefect --no-prompt deploy --all
+	$(STACK_ENV) $(RUN) bash scripts/deploy-flows.sh ec2-process
 
 worker: setup ## run a process worker for the deployments (TEXTCLF_HOME defaults to this checkout)
 	$(STACK_ENV) TEXTCLF_HOME=$${TEXTCLF_HOME:-$(CURDIR)} $(RUN) prefect worker start --pool ec2-process
+
+# AWS (infra/terraform): need terraform >= 1.10, the AWS CLI and credentials; ENV is dev or prod.
+ENV ?= dev
+TF := terraform -chdir=infra/terraform
+CHECKOV_VENV := .venv-checkov
+CHECKOV_ARGS ?= --quiet --compact
+
+infra-check: ## checkov on infra/terraform, from its own locked environment
+	[ -x $(CHECKOV_VENV)/bin/checkov ] || $(UV) venv -q --python 3.11 $(CHECKOV_VENV)
+	$(UV) pip sync -q --python $(CHECKOV_VENV)/bin/python infra/requirements-checkov.txt
+	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov -d infra/terraform --skip-download $(CHECKOV_ARGS)
+
+infra-bootstrap: ## once per account: the bucket that holds Terraform state
+	terraform -chdir=infra/terraform/bootstrap init
+	terraform -chdir=infra/terraform/bootstrap apply
+
+infra-init: ## terraform init for ENV, state in s3://textclf-tfstate-<account>/textclf/ENV
+	$(TF) init -reconfigure -backend-config=envs/$(ENV).s3.tfbackend \
+		-backend-config="bucket=textclf-tfstate-$$(aws sts get-caller-identity --query Account --output text)"
+
+infra-plan: ## terraform plan for ENV
+	$(TF) plan -var-file=envs/$(ENV).tfvars -out=$(ENV).tfplan
+
+infra-apply: ## apply the plan that infra-plan saved
+	$(TF) apply $(ENV).tfplan
+
+infra-destroy: ## tear ENV down (README: set deletion_protection = false first)
+	$(TF) destroy -var-file=envs/$(ENV).tfvars
+
+infra-settings: setup ## write ENV's outputs into .dvc/config.local and .stack/env
+	$(RUN) textclf infra settings $(if $(TUNNEL),--tunnel)
 
 hooks: setup ## install the git pre-commit hooks
 	$(RUN) pre-commit install

@@ -199,6 +199,60 @@ def stack_status(state_dir: Path = StateOption) -> None:
     typer.echo(json.dumps(stack.status(stack.StackConfig(state_dir)), indent=2))
 
 
+infra_app = typer.Typer(help="The AWS environment that infra/terraform creates.")
+app.add_typer(infra_app, name="infra")
+
+
+@infra_app.command("settings")
+def infra_settings(
+    outputs: Path = typer.Option(
+        None, "--outputs", help="JSON of `terraform output -json` (or flat); default: ask terraform"
+    ),
+    terraform_dir: Path = typer.Option(Path("infra/terraform"), "--terraform-dir"),
+    tunnel: bool = typer.Option(
+        False, "--tunnel", help="reach MLflow and Prefect through SSM port forwarding on localhost"
+    ),
+    root: Path = RootOption,
+) -> None:
+    """Write the environment's settings into .dvc/config.local and .stack/env."""
+    from textclf import infra
+
+    values = _guard(lambda: infra.read_outputs(outputs, terraform_dir))
+    env = _guard(lambda: infra.write_settings(values, root, outputs or terraform_dir, tunnel))
+    typer.echo(f"wrote {root / '.stack/env'} ({', '.join(env)})")
+    typer.echo(f"DVC remote 'storage' (.dvc/config.local): {values['dvc_remote_url']}")
+    typer.echo("load them with: set -a; . .stack/env; set +a")
+    if tunnel:
+        typer.echo("open the tunnels first:\n  " + "\n  ".join(infra.tunnel_commands(values)))
+    variables = infra.github_variables(values)
+    if variables:
+        typer.echo("GitHub repository variables for the PR-report workflow:")
+        for name, value in variables.items():
+            typer.echo(f"  gh variable set {name} --body {value}")
+
+
+@infra_app.command(
+    "with-database-url",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def infra_with_database_url(
+    ctx: typer.Context,
+    secret_arn: str = typer.Option(..., help="Secrets Manager secret RDS keeps the credentials in"),
+    endpoint: str = typer.Option(..., help="database host:port"),
+    database: str = typer.Option(..., help="database name"),
+    env: str = typer.Option("MLFLOW_BACKEND_STORE_URI", help="variable that receives the URL"),
+) -> None:
+    """Run a command (after --) with the database URL in its environment, not its arguments."""
+    import os
+
+    from textclf import infra
+
+    if not ctx.args:
+        raise typer.BadParameter("give the command to run after --")
+    url = infra.database_url(secret_arn, endpoint, database)
+    os.execvpe(ctx.args[0], ctx.args, {**os.environ, env: url})
+
+
 @app.command()
 def predict(
     texts: list[str] = typer.Argument(

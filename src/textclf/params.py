@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -120,15 +121,24 @@ class Params:
         return dataclasses.asdict(self)
 
 
+# Where batch files live depends on the environment (local stack, dev, prod), not on the
+# experiment: the settings `textclf stack up` and `textclf infra settings` write override these.
+BATCH_LOCATION_ENV = {"input": "TEXTCLF_BATCH_INPUT", "output": "TEXTCLF_BATCH_OUTPUT"}
+
+
 def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
     path = Path(path)
     if not path.exists():
         raise DataError(path, "the params file does not exist", "run from the repository root")
     raw = yaml.safe_load(path.read_text()) or {}
     try:
-        return _build(Params, raw, prefix="")
+        params = _build(Params, raw, prefix="")
     except DataError as error:
         raise DataError(path, error.problem, error.fix, field=error.field) from None
+    located = {
+        key: os.environ[var] for key, var in BATCH_LOCATION_ENV.items() if os.environ.get(var)
+    }
+    return dataclasses.replace(params, batch=dataclasses.replace(params.batch, **located))
 
 
 def _build(cls: type, raw: Any, prefix: str) -> Any:

@@ -88,7 +88,8 @@ def settings(config: StackConfig) -> dict[str, str]:
         "AWS_ENDPOINT_URL_S3": config.s3_url,
         "MLFLOW_S3_ENDPOINT_URL": config.s3_url,
         "MLFLOW_TRACKING_URI": config.mlflow_url,
-        "TEXTCLF_BATCH_BUCKET": config.batch_bucket,
+        "TEXTCLF_BATCH_INPUT": f"s3://{config.batch_bucket}/incoming",
+        "TEXTCLF_BATCH_OUTPUT": f"s3://{config.batch_bucket}/scored",
     }
     if "prefect" in config.services:
         values["PREFECT_API_URL"] = config.prefect_api_url
@@ -195,7 +196,7 @@ def down(config: StackConfig, root: Path = Path(".")) -> list[str]:
     _stop(recorded)
     config.pid_file.unlink(missing_ok=True)
     config.env_file.unlink(missing_ok=True)
-    _edit_dvc_remote(root, None)
+    set_dvc_remote(root, None)
     return [service.name for service in recorded]
 
 
@@ -226,27 +227,29 @@ def write_settings(config: StackConfig, root: Path) -> None:
 
     lines = [f"{key}={value}" for key, value in settings(config).items()]
     write_text("\n".join(lines) + "\n", config.env_file)
-    _edit_dvc_remote(root, config)
+    set_dvc_remote(
+        root,
+        {
+            "url": f"s3://{config.dvc_bucket}/dvcstore",
+            "endpointurl": config.s3_url,
+            "access_key_id": ACCESS_KEY,
+            "secret_access_key": ACCESS_KEY,
+        },
+    )
 
 
-def _edit_dvc_remote(root: Path, config: StackConfig | None) -> None:
-    """Point the DVC remote at the stack (config.local, never committed), or undo that."""
+def set_dvc_remote(root: Path, values: dict[str, str] | None) -> None:
+    """Point the DVC remote somewhere in config.local (never committed), or undo that (None)."""
     if not (root / ".dvc").is_dir():
         return
     from dvc.config import Config
 
-    keys = ("endpointurl", "access_key_id", "secret_access_key", "url")
+    keys = ("endpointurl", "access_key_id", "secret_access_key", "url", "region")
     with Config(dvc_dir=str(root / ".dvc")).edit("local") as local:
         remote = local.setdefault("remote", {}).setdefault(DVC_REMOTE, {})
         for key in keys:
             remote.pop(key, None)
-        if config is not None:
-            remote.update(
-                url=f"s3://{config.dvc_bucket}/dvcstore",
-                endpointurl=config.s3_url,
-                access_key_id=ACCESS_KEY,
-                secret_access_key=ACCESS_KEY,
-            )
+        remote.update(values or {})
         if not remote:
             local["remote"].pop(DVC_REMOTE)
 

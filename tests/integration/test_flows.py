@@ -3,10 +3,13 @@ prefect.yaml, a process worker, and the local stack's Prefect server, MLflow ser
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
+import shutil
 import signal
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import boto3
@@ -14,6 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.infra.units import service
 from tests.integration.conftest import copy_repo, sh
 from textclf import stack
 from textclf.errors import DataError
@@ -88,9 +92,13 @@ def test_deployed_batch_predict_on_a_worker(reproduced_repo, local_stack, tmp_pa
     register_champion(repo, env, "textclf-e2e")
     sh("dvc", "push", cwd=repo, env=env)
 
-    worker_home = tmp_path / "worker"  # the EC2 worker's checkout
+    # The Prefect host's setup, from the same scripts and systemd unit templates Terraform
+    # installs: a checkout with the locked environment, the deploy unit, then the worker unit.
+    worker_home = tmp_path / "worker"
     sh("git", "clone", "-q", str(repo), str(worker_home), cwd=tmp_path)
-    stack.write_settings(local_stack, worker_home)
+    # the settings the units read: what `textclf infra settings` writes on an EC2 host
+    stack.write_settings(replace(local_stack, state_dir=worker_home / ".stack"), worker_home)
+    sh("scripts/install-host.sh", cwd=worker_home, env={"UV_COMPILE_BYTECODE": "0"})
     s3 = boto3.client(
         "s3",
         endpoint_url=local_stack.s3_url,
@@ -104,13 +112,30 @@ def test_deployed_batch_predict_on_a_worker(reproduced_repo, local_stack, tmp_pa
         str(tmp_path / "unsup.parquet"), local_stack.batch_bucket, "incoming/unsup.parquet"
     )
 
-    sh("prefect", "work-pool", "create", "ec2-process", "--type", "process", cwd=repo, env=env)
-    sh("prefect", "--no-prompt", "deploy", "--all", cwd=repo, env=env)
+    unit_values = {
+        "service_user": getpass.getuser(),
+        "textclf_home": worker_home,
+        "prefect_home": tmp_path / "prefect-home",
+        "work_pool": "ec2-process",
+        "port": local_stack.prefect_port,
+    }
+    deploy = service("orchestration", "textclf-deploy.service", **unit_values)
+    run_unit = {"HOME": os.environ["HOME"]}  # systemd starts services with a clean environment
+    # uv comes from pip on the hosts (/usr/local/bin, on the unit's PATH); here it is elsewhere.
+    uv_dir = str(Path(shutil.which("uv")).parent)
+    subprocess.run(
+        deploy.argv,
+        cwd=deploy.cwd,
+        env={**run_unit, **deploy.env, "PATH": f"{deploy.env['PATH']}:{uv_dir}"},
+        check=True,
+        capture_output=True,
+    )
+    worker = service("orchestration", "prefect-worker.service", **unit_values)
     with open(tmp_path / "worker.log", "wb") as log:  # the worker keeps its own handle
-        worker = subprocess.Popen(
-            ["prefect", "worker", "start", "--pool", "ec2-process", "--type", "process"],
-            cwd=tmp_path,
-            env={**env, "TEXTCLF_HOME": str(worker_home)},
+        worker_process = subprocess.Popen(
+            worker.argv,
+            cwd=worker.cwd,
+            env={**run_unit, **worker.env, "PATH": f"{worker.env['PATH']}:{uv_dir}"},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -164,8 +189,8 @@ def test_deployed_batch_predict_on_a_worker(reproduced_repo, local_stack, tmp_pa
             s3.head_object(Bucket=local_stack.batch_bucket, Key=scored_key)["LastModified"] == first
         )
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=60)
+        os.killpg(worker_process.pid, signal.SIGTERM)
+        worker_process.wait(timeout=60)
 
 
 def test_retrain_registers_promotes_pushes_and_is_idempotent(

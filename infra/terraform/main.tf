@@ -1,0 +1,113 @@
+# One environment of textclf in AWS: storage, identity, network, MLflow tracking and Prefect
+# orchestration. Choose the environment with the backend and tfvars files in envs/.
+data "aws_caller_identity" "current" {}
+
+locals {
+  name = "${var.project}-${var.environment}"
+}
+
+module "kms" {
+  source = "./modules/kms"
+  name   = local.name
+}
+
+module "storage" {
+  source                    = "./modules/storage"
+  name                      = local.name
+  account_id                = data.aws_caller_identity.current.account_id
+  kms_key_arn               = module.kms.key_arn
+  noncurrent_version_days   = var.noncurrent_version_days
+  scored_retention_days     = var.scored_retention_days
+  incoming_retention_days   = var.incoming_retention_days
+  access_log_retention_days = var.access_log_retention_days
+  force_destroy             = var.force_destroy_buckets
+}
+
+module "identity" {
+  source                      = "./modules/identity"
+  name                        = local.name
+  bucket_arns                 = module.storage.bucket_arns
+  kms_key_arn                 = module.kms.key_arn
+  github_repository           = var.github_repository
+  create_github_oidc_provider = var.create_github_oidc_provider
+}
+
+module "network" {
+  source             = "./modules/network"
+  name               = local.name
+  cidr_block         = var.vpc_cidr
+  availability_zones = var.availability_zones
+  dns_zone           = "${local.name}.internal"
+  kms_key_arn        = module.kms.key_arn
+  log_retention_days = var.log_retention_days
+}
+
+locals {
+  # Each server's name in the private zone and its port.
+  servers = {
+    mlflow  = { dns_name = "mlflow", port = 5000 }
+    prefect = { dns_name = "prefect", port = 4200 }
+  }
+  mlflow_tracking_uri = "http://${local.servers.mlflow.dns_name}.${module.network.dns_zone}:${local.servers.mlflow.port}"
+  prefect_api_url     = "http://${local.servers.prefect.dns_name}.${module.network.dns_zone}:${local.servers.prefect.port}/api"
+
+  # What `textclf infra settings` writes into a checkout; the hosts get the same values.
+  settings = {
+    aws_region          = var.aws_region
+    dvc_remote_url      = "s3://${module.storage.dvc_bucket}/dvcstore"
+    batch_input_url     = "s3://${module.storage.batch_bucket}/incoming"
+    batch_output_url    = "s3://${module.storage.batch_bucket}/scored"
+    mlflow_tracking_uri = local.mlflow_tracking_uri
+    prefect_api_url     = local.prefect_api_url
+  }
+
+  host = {
+    vpc_id             = module.network.vpc_id
+    subnet_id          = module.network.private_subnet_ids[0]
+    kms_key_arn        = module.kms.key_arn
+    log_retention_days = var.log_retention_days
+    dns_zone_id        = module.network.dns_zone_id
+    dns_zone           = module.network.dns_zone
+    repo_url           = "https://github.com/${var.github_repository}.git"
+    git_ref            = var.git_ref
+    textclf_home       = "/var/lib/textclf/repo"
+    service_user       = "textclf"
+    uv_version         = var.uv_version
+    settings           = local.settings
+  }
+}
+
+module "tracking" {
+  source                   = "./modules/tracking"
+  name                     = local.name
+  host                     = local.host
+  dns_name                 = local.servers.mlflow.dns_name
+  port                     = local.servers.mlflow.port
+  subnet_ids               = module.network.private_subnet_ids
+  client_cidr              = module.network.vpc_cidr
+  role_name                = module.identity.tracking_role_name
+  artifact_bucket          = module.storage.mlflow_bucket
+  instance_type            = var.tracking_instance_type
+  volume_size_gb           = var.volume_size_gb
+  mlflow_workers           = var.mlflow_workers
+  postgres_major_version   = var.postgres_major_version
+  db_instance_class        = var.db_instance_class
+  db_allocated_storage_gb  = var.db_allocated_storage_gb
+  db_multi_az              = var.db_multi_az
+  db_backup_retention_days = var.db_backup_retention_days
+  deletion_protection      = var.deletion_protection
+}
+
+module "orchestration" {
+  source         = "./modules/orchestration"
+  name           = local.name
+  host           = local.host
+  dns_name       = local.servers.prefect.dns_name
+  port           = local.servers.prefect.port
+  tracking_port  = local.servers.mlflow.port
+  client_cidr    = module.network.vpc_cidr
+  role_name      = module.identity.worker_role_name
+  instance_type  = var.worker_instance_type
+  volume_size_gb = var.volume_size_gb
+  work_pool      = var.work_pool
+}
