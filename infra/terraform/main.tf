@@ -95,6 +95,7 @@ module "tracking" {
   db_allocated_storage_gb  = var.db_allocated_storage_gb
   db_multi_az              = var.db_multi_az
   db_backup_retention_days = var.db_backup_retention_days
+  db_performance_insights  = var.db_performance_insights
   deletion_protection      = var.deletion_protection
 }
 

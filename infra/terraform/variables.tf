@@ -100,6 +100,12 @@ variable "db_multi_az" {
   default     = true
 }
 
+variable "db_performance_insights" {
+  description = "Performance Insights on the database (7 days free); off where the class lacks it."
+  type        = bool
+  default     = true
+}
+
 variable "db_backup_retention_days" {
   description = "Days of automated database backups."
   type        = number

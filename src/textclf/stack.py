@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from textclf.errors import DataError
 
@@ -206,16 +207,21 @@ def status(config: StackConfig) -> dict[str, bool]:
     return {item["name"]: _alive(item["pid"]) for item in json.loads(config.pid_file.read_text())}
 
 
-def create_buckets(config: StackConfig) -> None:
+def client(config: StackConfig, service: str = "s3") -> Any:
+    """A boto3 client of the stack's moto server, which answers every AWS API on one port."""
     import boto3
 
-    s3 = boto3.client(
-        "s3",
+    return boto3.client(
+        service,
         endpoint_url=config.s3_url,
         aws_access_key_id=ACCESS_KEY,
         aws_secret_access_key=ACCESS_KEY,
         region_name=REGION,
     )
+
+
+def create_buckets(config: StackConfig) -> None:
+    s3 = client(config)
     existing = {bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])}
     for bucket in config.buckets:
         if bucket not in existing:

@@ -12,7 +12,6 @@ import subprocess
 from dataclasses import replace
 from pathlib import Path
 
-import boto3
 import pandas as pd
 import pytest
 import yaml
@@ -99,13 +98,7 @@ def test_deployed_batch_predict_on_a_worker(reproduced_repo, local_stack, tmp_pa
     # the settings the units read: what `textclf infra settings` writes on an EC2 host
     stack.write_settings(replace(local_stack, state_dir=worker_home / ".stack"), worker_home)
     sh("scripts/install-host.sh", cwd=worker_home, env={"UV_COMPILE_BYTECODE": "0"})
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=local_stack.s3_url,
-        region_name=stack.REGION,
-        aws_access_key_id=stack.ACCESS_KEY,
-        aws_secret_access_key=stack.ACCESS_KEY,
-    )
+    s3 = stack.client(local_stack)
     unlabelled = pd.read_parquet(repo / "data/interim/unlabelled.parquet")[["id", "text"]]
     unlabelled.to_parquet(tmp_path / "unsup.parquet")
     s3.upload_file(

@@ -14,7 +14,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import boto3
 import psycopg2
 import pytest
 
@@ -61,13 +60,7 @@ def test_mlflow_unit_serves_from_postgres_with_the_password_from_the_secret(
     local_stack: stack.StackConfig, postgres: int, tmp_path: Path
 ) -> None:
     aws = stack.settings(local_stack)
-    secrets = boto3.client(
-        "secretsmanager",
-        endpoint_url=local_stack.s3_url,  # moto serves every AWS API on one port
-        region_name=stack.REGION,
-        aws_access_key_id=stack.ACCESS_KEY,
-        aws_secret_access_key=stack.ACCESS_KEY,
-    )
+    secrets = stack.client(local_stack, "secretsmanager")
     secret_arn = secrets.create_secret(
         Name=f"rds!db-{postgres}",
         SecretString=json.dumps({"username": "postgres", "password": PASSWORD}),
@@ -128,13 +121,7 @@ def test_mlflow_unit_serves_from_postgres_with_the_password_from_the_secret(
         ):
             cursor.execute("SELECT key, value FROM metrics WHERE run_uuid = %s", (run.info.run_id,))
             assert cursor.fetchall() == [("accuracy", 0.9)]
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=local_stack.s3_url,
-            region_name=stack.REGION,
-            aws_access_key_id=stack.ACCESS_KEY,
-            aws_secret_access_key=stack.ACCESS_KEY,
-        )
+        s3 = stack.client(local_stack)
         keys = [
             item["Key"]
             for item in s3.list_objects_v2(Bucket=local_stack.mlflow_bucket, Prefix="artifacts/")[

@@ -4,7 +4,9 @@
 data "aws_partition" "current" {}
 
 locals {
-  # role => bucket purpose => what the role may do under which prefixes
+  # role => bucket purpose => what the role may do under which prefixes. Grants cover the
+  # prefix's bare name too ("incoming", not only "incoming/..."): s3fs and DVC probe it with
+  # HEAD and list requests, and a 403 there fails the listing instead of reading "not found".
   access = {
     tracking = {
       mlflow = { read = ["artifacts/"], write = ["artifacts/"] }
@@ -31,7 +33,7 @@ data "aws_iam_policy_document" "data_access" {
       condition {
         test     = "StringLike"
         variable = "s3:prefix"
-        values   = flatten([for prefix in statement.value.read : [prefix, "${prefix}*"]])
+        values   = flatten([for prefix in statement.value.read : [trimsuffix(prefix, "/"), "${prefix}*"]])
       }
     }
   }
@@ -41,7 +43,7 @@ data "aws_iam_policy_document" "data_access" {
     content {
       sid       = "Read${title(statement.key)}"
       actions   = ["s3:GetObject"]
-      resources = [for prefix in statement.value.read : "${var.bucket_arns[statement.key]}/${prefix}*"]
+      resources = [for prefix in statement.value.read : "${var.bucket_arns[statement.key]}/${trimsuffix(prefix, "/")}*"]
     }
   }
 
@@ -50,7 +52,7 @@ data "aws_iam_policy_document" "data_access" {
     content {
       sid       = "Write${title(statement.key)}"
       actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
-      resources = [for prefix in statement.value.write : "${var.bucket_arns[statement.key]}/${prefix}*"]
+      resources = [for prefix in statement.value.write : "${var.bucket_arns[statement.key]}/${trimsuffix(prefix, "/")}*"]
     }
   }
 

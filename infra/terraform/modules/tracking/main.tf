@@ -95,8 +95,8 @@ resource "aws_db_instance" "this" {
   enabled_cloudwatch_logs_exports     = ["postgresql", "upgrade"]
   monitoring_interval                 = 60
   monitoring_role_arn                 = aws_iam_role.monitoring.arn
-  performance_insights_enabled        = true
-  performance_insights_kms_key_id     = var.host.kms_key_arn
+  performance_insights_enabled        = var.db_performance_insights
+  performance_insights_kms_key_id     = var.db_performance_insights ? var.host.kms_key_arn : null
   depends_on                          = [aws_iam_role_policy_attachment.monitoring]
 }
 
