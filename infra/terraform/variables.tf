@@ -55,7 +55,7 @@ variable "git_ref" {
 variable "uv_version" {
   description = "uv release installed on the hosts."
   type        = string
-  default     = "0.9.9"
+  default     = "0.13.9"
 }
 
 variable "tracking_instance_type" {
