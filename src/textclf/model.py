@@ -51,6 +51,16 @@ class TextNormalizer(TransformerMixin, BaseEstimator):
         return [normalize(text, self.options) for text in as_texts(X)]
 
 
+def forget_object_ids(pipeline: Pipeline) -> Pipeline:
+    """Drop what a fitted pipeline remembers of memory addresses, so that the same data and
+    params pickle to the same bytes (and DVC sees the same model). scikit-learn's vectorisers
+    keep `id(stop_words)` only to skip a re-check of the stop words; they redo it if it is gone."""
+    for part in [pipeline, *pipeline.get_params(deep=True).values()]:
+        if hasattr(part, "_stop_words_id"):
+            del part._stop_words_id
+    return pipeline
+
+
 def build_pipeline(train: TrainParams, prepare: PrepareParams) -> Pipeline:
     vectorizer = _estimator("train.vectorizer", VECTORIZERS, train.vectorizer, train.seed)
     classifier = _estimator("train.classifier", CLASSIFIERS, train.classifier, train.seed)

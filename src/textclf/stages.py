@@ -47,6 +47,7 @@ def run_prepare(params: Params, layout: Layout) -> dict:
 
 def run_train(params: Params, layout: Layout) -> dict:
     from textclf.files import atomic_path
+    from textclf.model import forget_object_ids
     from textclf.train import train
 
     if params.mlflow.enabled:  # fail now, not after the fit, if the run cannot be tracked
@@ -56,7 +57,7 @@ def run_train(params: Params, layout: Layout) -> dict:
     trained = train(_read_parquet(layout.train_split, "prepare"), params)
     layout.model.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(layout.model) as tmp:
-        joblib.dump(trained.model, tmp)
+        joblib.dump(forget_object_ids(trained.model), tmp)
     write_json(trained.stats, layout.train_stats)
     return trained.stats
 

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
+import pickle
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 
-from tests.conftest import NEGATIVE, POSITIVE
+from tests.conftest import NEGATIVE, POSITIVE, REPO_ROOT
 from textclf.errors import DataError
-from textclf.model import CLASSIFIERS, NAIVE_BAYES, VECTORIZERS, build_pipeline
+from textclf.model import (
+    CLASSIFIERS,
+    NAIVE_BAYES,
+    VECTORIZERS,
+    build_pipeline,
+    forget_object_ids,
+)
 from textclf.nb import NBWeightedClassifier, log_count_ratio
 from textclf.params import PrepareParams, TrainParams
 
@@ -55,6 +66,30 @@ def test_pipeline_learns_and_is_reproducible() -> None:
     unseen = ["a great, wonderful film", "boring and awful, a waste"]
     assert first.predict(unseen).tolist() == ["pos", "neg"]
     np.testing.assert_array_equal(first.predict_proba(unseen), second.predict_proba(unseen))
+
+
+def fitted_model_digest() -> str:
+    model = build_pipeline(small(), PrepareParams()).fit(TEXTS, LABELS)
+    model.predict(TEXTS)  # predicting records the address again; saving must still drop it
+    digest = hashlib.md5(pickle.dumps(forget_object_ids(model))).hexdigest()
+    assert model.predict(["a great film"]).tolist() == ["pos"]  # still predicts after the drop
+    return digest
+
+
+def test_same_data_and_params_pickle_to_the_same_bytes_in_any_process() -> None:
+    # Memory addresses differ between processes, not within one: fit in two of them.
+    script = "from tests.model.test_model import fitted_model_digest as d; print(d())"
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for _ in range(2)
+    }
+    assert len(digests) == 1, digests
 
 
 def test_pipeline_takes_raw_text_and_dataframes() -> None:
