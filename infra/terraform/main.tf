@@ -106,6 +106,8 @@ module "orchestration" {
   dns_name       = local.servers.prefect.dns_name
   port           = local.servers.prefect.port
   tracking_port  = local.servers.mlflow.port
+  db_endpoint    = module.tracking.db_endpoint
+  db_secret_arn  = module.tracking.db_secret_arn
   client_cidr    = module.network.vpc_cidr
   role_name      = module.identity.worker_role_name
   instance_type  = var.worker_instance_type

@@ -241,6 +241,8 @@ def infra_with_database_url(
     endpoint: str = typer.Option(..., help="database host:port"),
     database: str = typer.Option(..., help="database name"),
     env: str = typer.Option("MLFLOW_BACKEND_STORE_URI", help="variable that receives the URL"),
+    scheme: str = typer.Option("postgresql+psycopg2", help="SQLAlchemy dialect and driver"),
+    create_database: bool = typer.Option(False, help="create the database if it is missing"),
 ) -> None:
     """Run a command (after --) with the database URL in its environment, not its arguments."""
     import os
@@ -249,7 +251,9 @@ def infra_with_database_url(
 
     if not ctx.args:
         raise typer.BadParameter("give the command to run after --")
-    url = infra.database_url(secret_arn, endpoint, database)
+    url = infra.database_url(secret_arn, endpoint, database, scheme)
+    if create_database and infra.ensure_database(url, database):
+        typer.echo(f"created database {database}", err=True)
     os.execvpe(ctx.args[0], ctx.args, {**os.environ, env: url})
 
 

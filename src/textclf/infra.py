@@ -171,6 +171,33 @@ def database_url(
     return f"{scheme}://{user}:{password}@{endpoint}/{database}"
 
 
+def ensure_database(url: str, database: str) -> bool:
+    """Create `database` on the server of `url` (a SQLAlchemy URL) if it is missing; True if
+    created. RDS creates one database; the Prefect server's is made here, at its first start."""
+    import psycopg2
+    from psycopg2 import sql
+    from sqlalchemy.engine import make_url
+
+    server = make_url(url)
+    connection = psycopg2.connect(
+        host=server.host,
+        port=server.port,
+        user=server.username,
+        password=server.password,
+        dbname="postgres",
+    )
+    try:
+        connection.autocommit = True  # CREATE DATABASE refuses to run inside a transaction
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
+            if cursor.fetchone():
+                return False
+            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+            return True
+    finally:
+        connection.close()
+
+
 # Terraform templates may hold `${name}` interpolations, `$${` escapes and `%{...}` directives;
 # the host templates use only the first two, so that tests can render them exactly as Terraform.
 _TEMPLATE_TOKEN = re.compile(r"\$\$\{|%%\{|\$\{([^}]*)\}|%\{")

@@ -136,6 +136,19 @@ resource "aws_iam_role_policy" "logs" {
   policy = data.aws_iam_policy_document.logs.json
 }
 
+data "aws_iam_policy_document" "secrets" {
+  statement {
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = var.readable_secret_arns
+  }
+}
+
+resource "aws_iam_role_policy" "secrets" {
+  name   = "read-secrets"
+  role   = var.role_name
+  policy = data.aws_iam_policy_document.secrets.json
+}
+
 resource "aws_instance" "this" {
   ami                         = data.aws_ami.al2023.id
   instance_type               = var.instance_type

@@ -40,6 +40,15 @@ variable "egress" {
   default     = {}
 }
 
+variable "readable_secret_arns" {
+  description = "Secrets Manager secrets the host's services read at start (the database's)."
+  type        = list(string)
+  validation {
+    condition     = length(var.readable_secret_arns) > 0
+    error_message = "Name at least one secret; a host without one needs no secrets policy."
+  }
+}
+
 variable "units" {
   description = "systemd unit file name => rendered content; each logs to /var/log/textclf/<name>.log."
   type        = map(string)

@@ -1,6 +1,9 @@
-# Orchestration: one host running the Prefect server (API, schedules, UI; SQLite on the host's
-# encrypted volume), a oneshot unit that creates the work pool and the deployments of
-# prefect.yaml, and the process worker that runs the scheduled flows from the host's checkout.
+# Orchestration: one host running the Prefect server (API, schedules, UI; its database on the
+# tracking module's RDS instance, so runs and schedules outlive the host), a oneshot unit that
+# creates the work pool and the deployments of prefect.yaml, and the process worker that runs
+# the scheduled flows from the host's checkout.
+data "aws_region" "current" {}
+
 locals {
   units = ["prefect-server.service", "textclf-deploy.service", "prefect-worker.service"]
 }
@@ -18,14 +21,19 @@ module "host" {
   egress = {
     "MLflow tracking server in the VPC"              = { port = var.tracking_port, cidr = var.client_cidr }
     "Prefect API (own name resolves to own address)" = { port = var.port, cidr = var.client_cidr }
+    "PostgreSQL (RDS) in the VPC"                    = { port = 5432, cidr = var.client_cidr }
   }
+  readable_secret_arns = [var.db_secret_arn]
   units = {
     for unit in local.units : unit => templatefile("${path.module}/templates/${unit}.tftpl", {
-      service_user = var.host.service_user
-      textclf_home = var.host.textclf_home
-      prefect_home = "/var/lib/${var.host.service_user}/prefect"
-      work_pool    = var.work_pool
-      port         = var.port
+      service_user  = var.host.service_user
+      textclf_home  = var.host.textclf_home
+      prefect_home  = "/var/lib/${var.host.service_user}/prefect"
+      aws_region    = data.aws_region.current.region
+      db_secret_arn = var.db_secret_arn
+      db_endpoint   = var.db_endpoint
+      work_pool     = var.work_pool
+      port          = var.port
     })
   }
   enable_units = local.units

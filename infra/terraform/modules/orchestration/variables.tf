@@ -23,6 +23,16 @@ variable "tracking_port" {
   type        = number
 }
 
+variable "db_endpoint" {
+  description = "PostgreSQL endpoint (host:port) of the Prefect server's database."
+  type        = string
+}
+
+variable "db_secret_arn" {
+  description = "Secret with the database credentials (managed by RDS)."
+  type        = string
+}
+
 variable "client_cidr" {
   description = "Range allowed to reach the Prefect API (the VPC; people use SSM port forwarding)."
   type        = string

@@ -1,6 +1,7 @@
 # The MLflow tracking server: one host running `mlflow server` with a PostgreSQL backend on RDS
 # (encrypted, private, password managed by RDS in Secrets Manager) and artifacts proxied to S3,
-# so clients need no access to the artifact bucket.
+# so clients need no access to the artifact bucket. The same RDS instance holds the Prefect
+# server's database (created by the Prefect host at its first start).
 data "aws_partition" "current" {}
 data "aws_region" "current" {}
 
@@ -15,17 +16,18 @@ resource "aws_db_subnet_group" "this" {
 
 resource "aws_security_group" "database" {
   name        = "${var.name}-database"
-  description = "${var.name}: PostgreSQL, reachable from the MLflow host only"
+  description = "${var.name}: PostgreSQL of MLflow and Prefect, reachable from the VPC only"
   vpc_id      = var.host.vpc_id
 }
 
-resource "aws_vpc_security_group_ingress_rule" "database_from_host" {
-  security_group_id            = aws_security_group.database.id
-  description                  = "PostgreSQL from the MLflow host"
-  referenced_security_group_id = module.host.security_group_id
-  ip_protocol                  = "tcp"
-  from_port                    = 5432
-  to_port                      = 5432
+# Both hosts use the database (MLflow's and Prefect's); both live in the private subnets.
+resource "aws_vpc_security_group_ingress_rule" "database_from_hosts" {
+  security_group_id = aws_security_group.database.id
+  description       = "PostgreSQL from the hosts in the VPC"
+  cidr_ipv4         = var.client_cidr
+  ip_protocol       = "tcp"
+  from_port         = 5432
+  to_port           = 5432
 }
 
 resource "aws_db_parameter_group" "this" {
@@ -100,30 +102,18 @@ resource "aws_db_instance" "this" {
   depends_on                          = [aws_iam_role_policy_attachment.monitoring]
 }
 
-data "aws_iam_policy_document" "read_database_secret" {
-  statement {
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = [aws_db_instance.this.master_user_secret[0].secret_arn]
-  }
-}
-
-resource "aws_iam_role_policy" "read_database_secret" {
-  name   = "read-database-secret"
-  role   = var.role_name
-  policy = data.aws_iam_policy_document.read_database_secret.json
-}
-
 module "host" {
-  source         = "../host"
-  common         = var.host
-  name           = "${var.name}-mlflow"
-  description    = "MLflow tracking server"
-  instance_type  = var.instance_type
-  volume_size_gb = var.volume_size_gb
-  role_name      = var.role_name
-  dns_name       = var.dns_name
-  ingress        = { "MLflow API and UI from the private subnets" = { port = var.port, cidr = var.client_cidr } }
-  egress         = { "PostgreSQL (RDS) in the VPC" = { port = 5432, cidr = var.client_cidr } }
+  source               = "../host"
+  common               = var.host
+  name                 = "${var.name}-mlflow"
+  description          = "MLflow tracking server"
+  instance_type        = var.instance_type
+  volume_size_gb       = var.volume_size_gb
+  role_name            = var.role_name
+  dns_name             = var.dns_name
+  ingress              = { "MLflow API and UI from the private subnets" = { port = var.port, cidr = var.client_cidr } }
+  egress               = { "PostgreSQL (RDS) in the VPC" = { port = 5432, cidr = var.client_cidr } }
+  readable_secret_arns = [aws_db_instance.this.master_user_secret[0].secret_arn]
   units = {
     "mlflow-server.service" = templatefile("${path.module}/templates/mlflow-server.service.tftpl", {
       service_user    = var.host.service_user
