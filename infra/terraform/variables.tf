@@ -115,7 +115,7 @@ variable "db_backup_retention_days" {
 variable "postgres_major_version" {
   description = "PostgreSQL major version."
   type        = string
-  default     = "16"
+  default     = "17"
 }
 
 variable "deletion_protection" {
