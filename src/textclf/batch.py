@@ -273,11 +273,18 @@ def save_manifest(fs: Any, output_location: str, manifest: dict) -> None:
         publish(fs, local, f"{output_location.rstrip('/')}/{MANIFEST}")
 
 
-def load_champion(name: str, alias: str = "champion") -> ScoringModel:
+def load_champion(name: str) -> ScoringModel:
     import mlflow
 
-    client = mlflow.MlflowClient()
-    version = client.get_model_version_by_alias(name, alias)
+    from textclf.registry import CHAMPION, version_by_alias
+
+    version = version_by_alias(mlflow.MlflowClient(), name, CHAMPION)
+    if version is None:
+        raise DataError(
+            f"models:/{name}@{CHAMPION}",
+            "there is no champion to score with",
+            "register and promote one: `textclf register` then `textclf promote`",
+        )
     pipeline = mlflow.sklearn.load_model(f"models:/{name}/{version.version}")
     return ScoringModel(pipeline, name, str(version.version))
 

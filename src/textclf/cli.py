@@ -252,7 +252,7 @@ def infra_with_database_url(
     if not ctx.args:
         raise typer.BadParameter("give the command to run after --")
     url = infra.database_url(secret_arn, endpoint, database, scheme)
-    if create_database and infra.ensure_database(url, database):
+    if create_database and infra.ensure_database(url):
         typer.echo(f"created database {database}", err=True)
     os.execvpe(ctx.args[0], ctx.args, {**os.environ, env: url})
 

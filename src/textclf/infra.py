@@ -137,7 +137,6 @@ def write_settings(
 ) -> dict[str, str]:
     """Write `.stack/env` and the DVC remote's url/region in `.dvc/config.local`."""
     from textclf import stack
-    from textclf.files import write_text
 
     config = stack.StackConfig(root / ".stack")
     if any(stack.status(config).values()):
@@ -147,10 +146,8 @@ def write_settings(
             "stop it first: textclf stack down",
         )
     env = settings_env(outputs, origin, tunnel)
-    write_text("".join(f"{key}={value}\n" for key, value in env.items()), config.env_file)
-    stack.set_dvc_remote(
-        root, {"url": str(outputs["dvc_remote_url"]), "region": str(outputs["aws_region"])}
-    )
+    remote = {"url": str(outputs["dvc_remote_url"]), "region": str(outputs["aws_region"])}
+    stack.apply_settings(config.env_file, env, root, remote)
     return env
 
 
@@ -171,14 +168,15 @@ def database_url(
     return f"{scheme}://{user}:{password}@{endpoint}/{database}"
 
 
-def ensure_database(url: str, database: str) -> bool:
-    """Create `database` on the server of `url` (a SQLAlchemy URL) if it is missing; True if
-    created. RDS creates one database; the Prefect server's is made here, at its first start."""
+def ensure_database(url: str) -> bool:
+    """Create the database `url` (a SQLAlchemy URL) names if it is missing; True if created.
+    RDS creates one database; the Prefect server's is made here, at its first start."""
     import psycopg2
     from psycopg2 import sql
     from sqlalchemy.engine import make_url
 
     server = make_url(url)
+    database = server.database
     connection = psycopg2.connect(
         host=server.host,
         port=server.port,

@@ -78,8 +78,8 @@ def monitoring_frame(
 
 def build_report(
     current: pd.DataFrame, reference: pd.DataFrame, classes: list[str], drift_share: float
-) -> tuple[Any, Verdict]:
-    """Run Evidently; return its snapshot (save_html / json) and the drift verdict."""
+) -> tuple[Any, dict, Verdict]:
+    """Run Evidently; return its snapshot (save_html), its result as a dict, and the verdict."""
     from evidently import (
         BinaryClassification,
         DataDefinition,
@@ -112,7 +112,8 @@ def build_report(
         Dataset.from_pandas(current, data_definition=definition),
         Dataset.from_pandas(reference, data_definition=definition),
     )
-    return snapshot, verdict(snapshot.dict(), drift_share, len(current))
+    result = snapshot.dict()
+    return snapshot, result, verdict(result, drift_share, len(current))
 
 
 def _column_drifted(metric: dict) -> bool:
@@ -173,8 +174,10 @@ def monitor_batch(
     # since every word seen twice in it is in the model's vocabulary by construction.
     reference = reference_frame(model, Layout(root).test_split, params)
     classes = [str(label) for label in model.pipeline.classes_]
-    snapshot, verdict = build_report(current, reference, classes, params.monitor.drift_share)
-    save_report(snapshot, verdict, scored_file)
+    snapshot, result, verdict = build_report(
+        current, reference, classes, params.monitor.drift_share
+    )
+    save_report(snapshot, result, verdict, scored_file)
     return verdict
 
 
@@ -189,14 +192,14 @@ def reference_frame(model: batch_lib.ScoringModel, split: Path, params: Params) 
     )
 
 
-def save_report(snapshot, verdict: Verdict, scored_file: str) -> None:
+def save_report(snapshot, result: dict, verdict: Verdict, scored_file: str) -> None:
     stem = scored_file.removesuffix(".parquet")
     fs = batch_lib.filesystem(scored_file)
     with tempfile.TemporaryDirectory(prefix="textclf-monitor-") as tmp:
-        html, result = Path(tmp) / "report.html", Path(tmp) / "report.json"
+        html, summary = Path(tmp) / "report.html", Path(tmp) / "report.json"
         snapshot.save_html(str(html))
-        result.write_text(
-            json.dumps({"verdict": verdict.as_dict(), "evidently": snapshot.dict()}, default=str)
+        summary.write_text(
+            json.dumps({"verdict": verdict.as_dict(), "evidently": result}, default=str)
         )
         batch_lib.publish(fs, html, f"{stem}.monitor.html")
-        batch_lib.publish(fs, result, f"{stem}.monitor.json")
+        batch_lib.publish(fs, summary, f"{stem}.monitor.json")

@@ -62,14 +62,14 @@ def promote(
         )
     mlflow.set_tracking_uri(tracking_uri)
     client = mlflow.MlflowClient()
-    challenger = _version_by_alias(client, name, CHALLENGER)
+    challenger = version_by_alias(client, name, CHALLENGER)
     if challenger is None:
         raise DataError(
             f"models:/{name}@{CHALLENGER}",
             "there is no challenger to promote",
             "register one first with `textclf register`",
         )
-    champion = _version_by_alias(client, name, CHAMPION)
+    champion = version_by_alias(client, name, CHAMPION)
     challenger_score = score(f"models:/{name}/{challenger.version}", test, metric)
     decision = Decision(False, "", metric, str(challenger.version), challenger_score)
     if champion is None:
@@ -117,7 +117,7 @@ def score(model_uri: str, test: pd.DataFrame, metric: str) -> float:
     return float(metrics[metric])
 
 
-def _version_by_alias(client, name: str, alias: str):
+def version_by_alias(client, name: str, alias: str):
     from mlflow.exceptions import MlflowException
 
     try:

@@ -128,8 +128,6 @@ def services(config: StackConfig) -> list[Service]:
             config.mlflow_port,
             env,
         ),
-    ]
-    listed.append(
         Service(
             "prefect",
             [
@@ -149,8 +147,8 @@ def services(config: StackConfig) -> list[Service]:
                 "PREFECT_HOME": str(state / "prefect"),
                 "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             },
-        )
-    )
+        ),
+    ]
     return [service for service in listed if service.name in config.services]
 
 
@@ -229,19 +227,23 @@ def create_buckets(config: StackConfig) -> None:
 
 
 def write_settings(config: StackConfig, root: Path) -> None:
+    """The local stack's settings, in the two files every client of a stack reads."""
+    remote = {
+        "url": f"s3://{config.dvc_bucket}/dvcstore",
+        "endpointurl": config.s3_url,
+        "access_key_id": ACCESS_KEY,
+        "secret_access_key": ACCESS_KEY,
+    }
+    apply_settings(config.env_file, settings(config), root, remote)
+
+
+def apply_settings(env_file: Path, env: dict[str, str], root: Path, remote: dict[str, str]) -> None:
+    """Write `env` as KEY=VALUE lines (atomically) and point the DVC remote at `remote`; used for
+    the local stack here and for an AWS environment by `textclf infra settings`."""
     from textclf.files import write_text
 
-    lines = [f"{key}={value}" for key, value in settings(config).items()]
-    write_text("\n".join(lines) + "\n", config.env_file)
-    set_dvc_remote(
-        root,
-        {
-            "url": f"s3://{config.dvc_bucket}/dvcstore",
-            "endpointurl": config.s3_url,
-            "access_key_id": ACCESS_KEY,
-            "secret_access_key": ACCESS_KEY,
-        },
-    )
+    write_text("".join(f"{key}={value}\n" for key, value in env.items()), env_file)
+    set_dvc_remote(root, remote)
 
 
 def set_dvc_remote(root: Path, values: dict[str, str] | None) -> None:

@@ -11,7 +11,14 @@ import joblib
 import pandas as pd
 
 from textclf.errors import DataError
-from textclf.files import file_digest, read_json, write_csv, write_json, write_parquet
+from textclf.files import (
+    atomic_path,
+    file_digest,
+    read_json,
+    write_csv,
+    write_json,
+    write_parquet,
+)
 from textclf.layout import Layout
 from textclf.params import Params
 
@@ -46,7 +53,6 @@ def run_prepare(params: Params, layout: Layout) -> dict:
 
 
 def run_train(params: Params, layout: Layout) -> dict:
-    from textclf.files import atomic_path
     from textclf.model import forget_object_ids
     from textclf.train import train
 
@@ -55,7 +61,6 @@ def run_train(params: Params, layout: Layout) -> dict:
 
         reachable_tracking_uri(layout.root, params.mlflow.fallback_to_local)
     trained = train(_read_parquet(layout.train_split, "prepare"), params)
-    layout.model.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(layout.model) as tmp:
         joblib.dump(forget_object_ids(trained.model), tmp)
     write_json(trained.stats, layout.train_stats)

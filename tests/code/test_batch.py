@@ -142,3 +142,12 @@ def test_read_head_returns_the_first_rows_only(tmp_path: Path) -> None:
     head = read_head(str(tmp_path / "x.parquet"), 250)
     assert head["text"].tolist() == [str(i) for i in range(250)]
     assert len(read_head(str(tmp_path / "x.parquet"), 5000)) == 1000
+
+
+def test_no_champion_is_named_not_a_registry_traceback(tmp_path: Path, monkeypatch) -> None:
+    from textclf.batch import load_champion
+    from textclf.errors import DataError
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with pytest.raises(DataError, match="textclf register"):
+        load_champion("never-registered")

@@ -13,6 +13,7 @@ from moto import mock_aws
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
+from tests.infra.units import read_env_file
 from textclf import infra, stack
 from textclf.cli import app
 from textclf.errors import DataError
@@ -59,7 +60,7 @@ def test_outputs_become_the_dvc_remote_and_the_environment_file(
     infra.write_settings(infra.read_outputs(source), checkout, source)
 
     assert dvc_remote(checkout) == {"url": OUTPUTS["dvc_remote_url"], "region": "eu-west-1"}
-    env = dict(line.split("=", 1) for line in (checkout / ".stack/env").read_text().splitlines())
+    env = read_env_file(checkout / ".stack/env")
     assert env["MLFLOW_TRACKING_URI"] == OUTPUTS["mlflow_tracking_uri"]
     assert env["PREFECT_API_URL"] == OUTPUTS["prefect_api_url"]
     assert env["TEXTCLF_BATCH_INPUT"] == OUTPUTS["batch_input_url"]

@@ -15,7 +15,6 @@ data "aws_partition" "current" {}
 locals {
   log_dir       = "/var/log/textclf"
   settings_file = "/etc/textclf/settings.json"
-  unit_names    = keys(var.units)
 
   cloudwatch_agent = {
     agent = { run_as_user = "root" }
@@ -23,7 +22,7 @@ locals {
       logs_collected = {
         files = {
           collect_list = concat(
-            [for unit in local.unit_names : {
+            [for unit in keys(var.units) : {
               file_path       = "${local.log_dir}/${trimsuffix(unit, ".service")}.log"
               log_group_name  = aws_cloudwatch_log_group.this.name
               log_stream_name = "{instance_id}/${trimsuffix(unit, ".service")}"
