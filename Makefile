@@ -19,7 +19,7 @@ $(UV):
 	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
 
 setup: $(UV) ## create .venv from uv.lock (the project itself installed editable)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --extra stack
 
 repro: setup ## reproduce the DVC pipeline
 	$(RUN) dvc repro

@@ -23,11 +23,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from textclf.batch import ScoringModel, run_batch
-from textclf.ingest import read_aclimdb
-from textclf.params import Params, load_params
-from textclf.prepare import prepare
-from textclf.train import train
+from textclf.core.params import Params, load_params
+from textclf.ops.batch import run_batch
+from textclf.ops.models import LoadedModel
+from textclf.pipeline.ingest import read_aclimdb
+from textclf.pipeline.prepare import prepare
+from textclf.pipeline.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ARCHIVE = REPO.parent / "shared/datasets/imdb/aclImdb_v1.tar.gz"
@@ -54,9 +55,8 @@ def main() -> None:
         (tmp_path / "in").mkdir()
         unlabelled.to_parquet(tmp_path / "in/unsup.parquet")
         started = time.perf_counter()
-        result = run_batch(
-            ScoringModel(pipeline, "bench", "1"), str(tmp_path / "in"), str(tmp_path / "out")
-        )
+        model = LoadedModel(pipeline, "bench", "1", "bench")
+        result = run_batch(model, str(tmp_path / "in"), str(tmp_path / "out"), params.batch)
         batch = result.scored[0]["rows"] / (time.perf_counter() - started)
         print(f"unlabelled reviews: {len(texts):,}")
         print(f"predict_proba in memory: {direct:,.0f} reviews/s")

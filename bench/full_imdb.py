@@ -42,12 +42,14 @@ def push_pull(repo: Path) -> dict[str, float]:
     """Seconds and MB/s of `dvc push`, a no-change push, and `dvc pull` into an empty cache."""
     import os
     import shutil
+    import socket
 
-    from textclf import stack
+    from textclf.infra import stack
 
-    config = stack.StackConfig(
-        state_dir=repo / ".stack", s3_port=stack.free_port(), services=("s3",)
-    )
+    with socket.socket() as probe:  # a free loopback port for the S3 server
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = stack.StackConfig(state_dir=repo / ".stack", s3_port=port, services=("s3",))
     stack.up(config, root=repo)
     env = {**os.environ, **stack.settings(config)}
     try:

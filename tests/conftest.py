@@ -2,17 +2,67 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import os
+import socket
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
-from textclf.params import DatasetParams
+from textclf.core.params import DatasetParams, NormalizeOptions, load_params
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = REPO_ROOT.parent / "shared" / "datasets"
+
+# The suite starts its own servers: settings of a stack this shell may have loaded (README:
+# `set -a; . .stack/env`) must not send the tests to it, nor skip them.
+STACK_SETTINGS = (
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_S3_ENDPOINT_URL",
+    "PREFECT_API_URL",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "TEXTCLF_BATCH_INPUT",
+    "TEXTCLF_BATCH_OUTPUT",
+    "TEXTCLF_LABELLED_INPUT",
+)
+for _name in STACK_SETTINGS:
+    os.environ.pop(_name, None)
+
+REPO_PARAMS = load_params(REPO_ROOT / "params.yaml")
+
+
+@pytest.fixture(autouse=True)
+def no_stack_settings_leak():
+    """`mlflow.set_tracking_uri` also sets MLFLOW_TRACKING_URI in os.environ, so a test that
+    talks to a server would send every later test's subprocesses there."""
+    yield
+    for name in STACK_SETTINGS:
+        os.environ.pop(name, None)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def make(section: type, **overrides: Any) -> Any:
+    """A params section as the repository's params.yaml sets it, with `overrides`."""
+    if section is NormalizeOptions:
+        base = REPO_PARAMS.prepare.normalize
+    else:
+        (base,) = (
+            getattr(REPO_PARAMS, f.name)
+            for f in dataclasses.fields(REPO_PARAMS)
+            if f.type == section.__name__ or f.type is section
+        )
+    return dataclasses.replace(base, **overrides)
+
 
 POSITIVE = [
     "A wonderful, moving film.<br /><br />The acting is superb and the story is great.",
@@ -75,9 +125,9 @@ def labelled_table() -> pd.DataFrame:
 
 @pytest.fixture
 def csv_params(tmp_path: Path):
-    def make(frame: pd.DataFrame, **overrides: object) -> DatasetParams:
+    def write(frame: pd.DataFrame, **overrides: object) -> DatasetParams:
         path = tmp_path / "data.csv"
         frame.to_csv(path, index=False)
-        return DatasetParams(source=str(path), download_dir=str(tmp_path / "dl"), **overrides)
+        return make(DatasetParams, source=str(path), download_dir=str(tmp_path / "dl"), **overrides)
 
-    return make
+    return write

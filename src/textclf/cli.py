@@ -1,4 +1,8 @@
-"""Command line: one command per pipeline stage, plus registry and scoring helpers."""
+"""Command line: one command per pipeline stage, plus registry, scoring and operations commands.
+
+Each command reads the params file once (`--params`), then calls plain functions. Errors come out
+as one line on stderr: exit code 2 for bad input or setup, 3 for a service that did not answer.
+"""
 
 from __future__ import annotations
 
@@ -6,78 +10,95 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 
-from textclf.errors import DataError
-from textclf.layout import Layout
-from textclf.params import DEFAULT_PARAMS, load_params
-
-if TYPE_CHECKING:
-    from textclf.batch import ScoringModel
+from textclf.core.errors import ParamsError, TextclfError
+from textclf.core.layout import Layout
+from textclf.core.params import DEFAULT_PARAMS, Params, load_params
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 
-ParamsOption = typer.Option(DEFAULT_PARAMS, "--params", help="params.yaml to read")
+ParamsOption = typer.Option(DEFAULT_PARAMS, "--params", help="params file to read")
 RootOption = typer.Option(Path("."), "--root", help="repository root the stage paths are under")
+ModelOption = typer.Option(
+    "champion",
+    "--model",
+    help="'champion' (registry.model_name@champion), a models:/ or runs:/ URI, "
+    "or a path to a model.joblib",
+)
+NameOption = typer.Option(None, "--name", help="registered model [default: registry.model_name]")
 
 
-def _guard(action: Callable[[], Any]) -> Any:
-    """Run `action`; bad input becomes one line on stderr and exit code 2, not a traceback."""
+@app.callback()
+def main(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="log progress, not only problems"),
+) -> None:
+    from textclf.core import retry
+    from textclf.core.logs import setup_logging
+
+    setup_logging(verbose)
+    retry.apply_to_process()
+
+
+def _guard(action: Callable[[], Any], params_path: Path | None = None) -> Any:
+    """Run `action`; a project error becomes one line on stderr and its exit code."""
     try:
         return action()
-    except DataError as error:
+    except ParamsError as error:
+        typer.echo(f"error: {error.in_file(params_path or DEFAULT_PARAMS)}", err=True)
+        raise typer.Exit(code=error.exit_code) from None
+    except TextclfError as error:
         typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(code=2) from None
+        raise typer.Exit(code=error.exit_code) from None
 
 
-def _run(stage: Callable[..., Any], params_path: Path, root: Path, **kwargs: Any) -> None:
-    summary = _guard(lambda: stage(load_params(params_path), Layout(root), **kwargs))
+def _params(path: Path) -> Params:
+    return _guard(lambda: load_params(path), path)
+
+
+def _echo(summary: Any) -> None:
     typer.echo(json.dumps(summary, indent=2, default=str))
-
-
-STAGES = {
-    "ingest": "Read the raw dataset named in params.yaml into data/interim/.",
-    "validate": "Check schema and content; write reports/validation.json or name the bad rows.",
-    "prepare": "Normalise text and split into data/prepared/{train,test}.parquet.",
-    "train": "Fit the params-defined pipeline; write models/model.joblib.",
-    "evaluate": "Score the test split; write metrics, plots, figures and worst errors.",
-    "track": "Log the run to MLflow (MLFLOW_TRACKING_URI, else ./mlflow.db).",
-}
 
 
 def _stage_command(name: str, summary: str) -> None:
     def command(params: Path = ParamsOption, root: Path = RootOption) -> None:
-        from textclf import stages
+        from textclf.pipeline.stages import run_stage
 
-        _run(getattr(stages, f"run_{name}"), params, root)
+        values = _params(params)
+        _echo(_guard(lambda: run_stage(name, values, Layout(root)), params))
 
     command.__doc__ = summary
     app.command(name)(command)
 
 
-for _name, _summary in STAGES.items():
-    _stage_command(_name, _summary)
+def _register_stage_commands() -> None:
+    from textclf.pipeline.stages import STAGES
+
+    for name, (_, summary) in STAGES.items():
+        _stage_command(name, summary)
 
 
-NameOption = typer.Option(None, "--name", help="registered model [default: registry.model_name]")
+_register_stage_commands()
 
 
 @app.command()
 def register(params: Path = ParamsOption, root: Path = RootOption, name: str = NameOption) -> None:
     """Register the last tracked run's model and give it the `challenger` alias."""
-    from textclf.stages import run_register
+    from textclf.pipeline.stages import run_register
 
-    _run(run_register, params, root, name=name)
+    values = _params(params)
+    _echo(_guard(lambda: run_register(values, Layout(root), name), params))
 
 
 @app.command()
 def promote(params: Path = ParamsOption, root: Path = RootOption, name: str = NameOption) -> None:
     """Make the challenger champion if it wins on the test split by registry.min_improvement."""
-    from textclf.stages import run_promote
+    from textclf.pipeline.stages import run_promote
 
-    _run(run_promote, params, root, name=name)
+    values = _params(params)
+    _echo(_guard(lambda: run_promote(values, Layout(root), name), params))
 
 
 @app.command()
@@ -87,26 +108,36 @@ def report(
     root: Path = RootOption,
 ) -> None:
     """Markdown metric report of the workspace against --base: deltas, significance, params."""
-    from textclf.report import write_report
+    from textclf.ops.pr_report import write_report
 
     typer.echo(_guard(lambda: write_report(base, root, output)).read_text())
 
 
-ModelOption = typer.Option(
-    "champion",
-    "--model",
-    help="'champion' (registry.model_name@champion in MLflow) or a path to a model.joblib",
-)
+def _model(choice: str, params: Params, root: Path) -> Any:
+    from textclf.ops.models import load_model
+    from textclf.ops.registry import CHAMPION, alias_uri
+
+    source = alias_uri(params.registry.model_name, CHAMPION) if choice == "champion" else choice
+    return _guard(lambda: load_model(source, root))
 
 
-def _scoring_model(model: str, params_path: Path) -> ScoringModel:
-    from textclf import batch
+@app.command()
+def predict(
+    texts: list[str] = typer.Argument(
+        None, help="texts to classify; read lines from stdin if none"
+    ),
+    model: str = typer.Option(
+        None, "--model", help="a model.joblib or a models:/ URI [default: the workspace model]"
+    ),
+    root: Path = RootOption,
+) -> None:
+    """Classify texts: one JSON line per text (label, confidence, probabilities)."""
+    from textclf.ops.models import load_model
 
-    if model == "champion":
-        return batch.load_champion(load_params(params_path).registry.model_name)
-    from textclf.stages import load_model
-
-    return batch.ScoringModel(load_model(Path(model)), Path(model).stem, "local")
+    texts = texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    loaded = _guard(lambda: load_model(model or Layout(root).model, root))
+    for answer in loaded.score(texts).records():
+        typer.echo(json.dumps(answer))
 
 
 @app.command("batch-predict")
@@ -115,20 +146,20 @@ def batch_predict(
     output_location: str = typer.Option(None, "--output", help="[default: batch.output]"),
     model: str = ModelOption,
     params: Path = ParamsOption,
+    root: Path = RootOption,
 ) -> None:
     """Score new input files (the batch-predict flow's work, without Prefect, for debugging)."""
-    from textclf import batch
+    from textclf.ops.batch import run_batch
 
-    settings = load_params(params).batch
+    values = _params(params)
+    settings = values.batch
+    loaded = _model(model, values, root)
     result = _guard(
-        lambda: batch.run_batch(
-            _scoring_model(model, params),
-            input_location or settings.input,
-            output_location or settings.output,
-            settings,
+        lambda: run_batch(
+            loaded, input_location or settings.input, output_location or settings.output, settings
         )
     )
-    typer.echo(json.dumps(result.as_dict(), indent=2))
+    _echo(result.as_dict())
     if result.failed:
         raise typer.Exit(code=2)
 
@@ -139,22 +170,24 @@ def monitor_batch(
     scored_file: str = typer.Argument(..., help="its scored Parquet file"),
     model: str = ModelOption,
     params: Path = ParamsOption,
+    root: Path = RootOption,
 ) -> None:
     """Evidently report of one scored batch against the training data; prints the verdict."""
-    from textclf.monitor import monitor_batch as run
+    from textclf.ops.monitor import monitor_batch as run
 
-    verdict = _guard(
-        lambda: run(_scoring_model(model, params), input_file, scored_file, load_params(params))
-    )
-    typer.echo(json.dumps(verdict.as_dict(), indent=2))
+    values = _params(params)
+    loaded = _model(model, values, root)
+    reference = Layout(root).test_split
+    verdict = _guard(lambda: run(loaded, input_file, scored_file, values, reference))
+    _echo(verdict.as_dict())
 
 
 @app.command()
 def retrain(root: Path = RootOption) -> None:
     """Pull data, reproduce, register, promote, push (the retrain flow's work, without Prefect)."""
-    from textclf.retrain import run_retrain
+    from textclf.ops.retrain import run_retrain
 
-    typer.echo(json.dumps(_guard(lambda: run_retrain(root)), indent=2))
+    _echo(_guard(lambda: run_retrain(root)))
 
 
 stack_app = typer.Typer(help="The local stack: S3 (moto), MLflow server, Prefect server.")
@@ -172,7 +205,7 @@ def stack_up(
     root: Path = RootOption,
 ) -> None:
     """Start the stack on loopback, create the buckets, write .stack/env and .dvc/config.local."""
-    from textclf import stack
+    from textclf.infra import stack
 
     names = ("s3", "mlflow", "prefect") if prefect else ("s3", "mlflow")
     config = stack.StackConfig(
@@ -185,7 +218,7 @@ def stack_up(
 @stack_app.command("down")
 def stack_down(state_dir: Path = StateOption, root: Path = RootOption) -> None:
     """Stop the stack's servers and remove the settings it wrote."""
-    from textclf import stack
+    from textclf.infra import stack
 
     stopped = stack.down(stack.StackConfig(state_dir), root)
     typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "the stack was not running")
@@ -194,9 +227,9 @@ def stack_down(state_dir: Path = StateOption, root: Path = RootOption) -> None:
 @stack_app.command("status")
 def stack_status(state_dir: Path = StateOption) -> None:
     """Which of the stack's servers are running."""
-    from textclf import stack
+    from textclf.infra import stack
 
-    typer.echo(json.dumps(stack.status(stack.StackConfig(state_dir)), indent=2))
+    _echo(stack.status(stack.StackConfig(state_dir)))
 
 
 infra_app = typer.Typer(help="The AWS environment that infra/terraform creates.")
@@ -215,16 +248,16 @@ def infra_settings(
     root: Path = RootOption,
 ) -> None:
     """Write the environment's settings into .dvc/config.local and .stack/env."""
-    from textclf import infra
+    from textclf.infra import aws
 
-    values = _guard(lambda: infra.read_outputs(outputs, terraform_dir))
-    env = _guard(lambda: infra.write_settings(values, root, outputs or terraform_dir, tunnel))
+    values = _guard(lambda: aws.read_outputs(outputs, terraform_dir))
+    env = _guard(lambda: aws.write_settings(values, root, outputs or terraform_dir, tunnel))
     typer.echo(f"wrote {root / '.stack/env'} ({', '.join(env)})")
     typer.echo(f"DVC remote 'storage' (.dvc/config.local): {values['dvc_remote_url']}")
     typer.echo("load them with: set -a; . .stack/env; set +a")
     if tunnel:
-        typer.echo("open the tunnels first:\n  " + "\n  ".join(infra.tunnel_commands(values)))
-    variables = infra.github_variables(values)
+        typer.echo("open the tunnels first:\n  " + "\n  ".join(aws.tunnel_commands(values)))
+    variables = aws.github_variables(values)
     if variables:
         typer.echo("GitHub repository variables for the PR-report workflow:")
         for name, value in variables.items():
@@ -247,32 +280,14 @@ def infra_with_database_url(
     """Run a command (after --) with the database URL in its environment, not its arguments."""
     import os
 
-    from textclf import infra
+    from textclf.infra import aws
 
     if not ctx.args:
         raise typer.BadParameter("give the command to run after --")
-    url = infra.database_url(secret_arn, endpoint, database, scheme)
-    if create_database and infra.ensure_database(url):
+    url = aws.database_url(secret_arn, endpoint, database, scheme)
+    if create_database and aws.ensure_database(url):
         typer.echo(f"created database {database}", err=True)
     os.execvpe(ctx.args[0], ctx.args, {**os.environ, env: url})
-
-
-@app.command()
-def predict(
-    texts: list[str] = typer.Argument(
-        None, help="texts to classify; read lines from stdin if none"
-    ),
-    root: Path = RootOption,
-) -> None:
-    """Classify texts with the workspace model: one JSON line per text."""
-    from textclf.stages import load_model
-
-    texts = texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    model = _guard(lambda: load_model(Layout(root).model))
-    for proba in model.predict_proba(texts):
-        best = int(proba.argmax())
-        answer = {"label": str(model.classes_[best]), "confidence": float(proba[best])}
-        typer.echo(json.dumps(answer))
 
 
 if __name__ == "__main__":

@@ -9,19 +9,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import NEGATIVE, POSITIVE
-from textclf.batch import MANIFEST, ScoringModel, run_batch
-from textclf.model import build_pipeline
-from textclf.params import BatchParams, PrepareParams, TrainParams
+from tests.conftest import NEGATIVE, POSITIVE, make
+from textclf.core.params import BatchParams, PrepareParams, TrainParams
+from textclf.ml.model import build_pipeline
+from textclf.ops.batch import MANIFEST, run_batch
+from textclf.ops.models import LoadedModel
 
 
 @pytest.fixture(scope="module")
-def model() -> ScoringModel:
-    params = TrainParams(vectorizer={"kind": "tfidf"}, classifier={"kind": "logreg", "C": 10.0})
-    pipeline = build_pipeline(params, PrepareParams()).fit(
+def model() -> LoadedModel:
+    params = make(
+        TrainParams, vectorizer={"kind": "tfidf"}, classifier={"kind": "logreg", "C": 10.0}
+    )
+    pipeline = build_pipeline(params, make(PrepareParams)).fit(
         POSITIVE * 3 + NEGATIVE * 3, ["pos"] * 12 + ["neg"] * 12
     )
-    return ScoringModel(pipeline, "test-model", "7")
+    return LoadedModel(pipeline, "test-model", "7", "models:/test-model/7")
 
 
 @pytest.fixture
@@ -39,9 +42,9 @@ def folders(tmp_path: Path) -> tuple[Path, Path]:
     return incoming, scored
 
 
-def run(model: ScoringModel, folders: tuple[Path, Path], chunk_rows: int = 5000):
+def run(model: LoadedModel, folders: tuple[Path, Path], chunk_rows: int = 5000):
     incoming, scored = folders
-    return run_batch(model, str(incoming), str(scored), BatchParams(chunk_rows=chunk_rows))
+    return run_batch(model, str(incoming), str(scored), make(BatchParams, chunk_rows=chunk_rows))
 
 
 def test_scores_every_input_with_probabilities_and_model_version(model, folders) -> None:
@@ -93,7 +96,9 @@ def test_chunks_bound_memory_and_keep_every_row(model, tmp_path: Path) -> None:
     incoming.mkdir()
     texts = (POSITIVE + NEGATIVE) * 125  # 1,000 rows
     pd.DataFrame({"id": range(1000), "text": texts}).to_parquet(incoming / "big.parquet")
-    result = run_batch(model, str(incoming), str(tmp_path / "out"), BatchParams(chunk_rows=64))
+    result = run_batch(
+        model, str(incoming), str(tmp_path / "out"), make(BatchParams, chunk_rows=64)
+    )
     out = pd.read_parquet(tmp_path / "out/big.parquet.parquet")
     assert result.scored[0]["rows"] == 1000
     assert out["id"].tolist() == [str(i) for i in range(1000)]
@@ -116,25 +121,25 @@ def test_killed_mid_file_leaves_no_partial_output_then_rerun_completes(model, tm
     incoming, out = tmp_path / "in", tmp_path / "out"
     incoming.mkdir()
     pd.DataFrame({"text": (POSITIVE + NEGATIVE) * 10}).to_parquet(incoming / "x.parquet")
-    dying = ScoringModel(DiesOnSecondChunk(model.pipeline), "m", "1")
+    dying = LoadedModel(DiesOnSecondChunk(model.pipeline), "m", "1", "models:/m/1")
     with pytest.raises(KeyboardInterrupt):
-        run_batch(dying, str(incoming), str(out), BatchParams(chunk_rows=20))
+        run_batch(dying, str(incoming), str(out), make(BatchParams, chunk_rows=20))
     assert not out.exists() or list(out.iterdir()) == []
-    result = run_batch(model, str(incoming), str(out), BatchParams(chunk_rows=20))
+    result = run_batch(model, str(incoming), str(out), make(BatchParams, chunk_rows=20))
     assert result.scored[0]["rows"] == 80
     assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "x.parquet.parquet"]
     assert len(pd.read_parquet(out / "x.parquet.parquet")) == 80
 
 
 def test_missing_input_location(model, tmp_path: Path) -> None:
-    from textclf.errors import DataError
+    from textclf.core.errors import DataError
 
     with pytest.raises(DataError, match="does not exist"):
-        run_batch(model, str(tmp_path / "nope"), str(tmp_path / "out"))
+        run_batch(model, str(tmp_path / "nope"), str(tmp_path / "out"), make(BatchParams))
 
 
 def test_read_head_returns_the_first_rows_only(tmp_path: Path) -> None:
-    from textclf.batch import read_head
+    from textclf.core.tables import read_head
 
     pd.DataFrame({"text": [str(i) for i in range(1000)]}).to_parquet(
         tmp_path / "x.parquet", row_group_size=100
@@ -145,9 +150,9 @@ def test_read_head_returns_the_first_rows_only(tmp_path: Path) -> None:
 
 
 def test_no_champion_is_named_not_a_registry_traceback(tmp_path: Path, monkeypatch) -> None:
-    from textclf.batch import load_champion
-    from textclf.errors import DataError
+    from textclf.core.errors import DataError
+    from textclf.ops.models import load_model
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     with pytest.raises(DataError, match="textclf register"):
-        load_champion("never-registered")
+        load_model("models:/never-registered@champion")

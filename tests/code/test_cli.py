@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -12,17 +15,44 @@ from typer.testing import CliRunner
 
 from tests.conftest import REPO_ROOT
 from textclf.cli import app
-from textclf.layout import Layout
+from textclf.core.layout import Layout
 
 runner = CliRunner()
-COMMANDS = ["ingest", "validate", "prepare", "train", "evaluate", "track", "register", "predict"]
+COMMANDS = [
+    "batch-predict",
+    "evaluate",
+    "infra",
+    "ingest",
+    "monitor-batch",
+    "predict",
+    "prepare",
+    "promote",
+    "register",
+    "report",
+    "retrain",
+    "stack",
+    "track",
+    "train",
+    "validate",
+]
 
 
-def test_help_lists_every_command() -> None:
+def test_the_commands_are_exactly_these() -> None:
+    from typer.main import get_command
+
+    assert sorted(get_command(app).commands) == COMMANDS
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in COMMANDS:
-        assert command in result.output
+    listed = [line.split()[1] for line in result.output.splitlines() if line.startswith("│ ")]
+    assert sorted(name for name in listed if name in COMMANDS) == COMMANDS
+
+
+def test_every_dvc_stage_is_a_command_and_back() -> None:
+    from textclf.pipeline.stages import STAGES
+
+    stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
+    assert list(stages) == list(STAGES)
+    assert all(stage["cmd"] == f"textclf {name}" for name, stage in stages.items())
 
 
 def test_dvc_yaml_paths_match_layout() -> None:
@@ -36,7 +66,7 @@ def test_dvc_yaml_paths_match_layout() -> None:
     expected = {
         str(getattr(layout, name))
         for name in dir(Layout)
-        if isinstance(getattr(Layout, name), property)
+        if isinstance(getattr(Layout, name), property) and name not in Layout.LOCAL_STATE
     }
     assert declared == expected
 
@@ -68,7 +98,12 @@ def test_stages_run_from_the_command_line(workspace, labelled_table: pd.DataFram
     assert (root / "reports/figures/confusion_matrix.png").stat().st_size > 1000
     result = runner.invoke(app, ["predict", "a wonderful film", "an awful waste"])
     assert result.exit_code == 0
-    assert result.output.count('"label"') == 2
+    answers = [json.loads(line) for line in result.output.splitlines()]
+    assert len(answers) == 2
+    for answer in answers:
+        assert answer["label"] in {"pos", "neg"}
+        assert answer["confidence"] == max(answer["probabilities"].values())
+        assert sum(answer["probabilities"].values()) == pytest.approx(1.0)
 
 
 def test_bad_input_exits_2_and_writes_nothing(workspace) -> None:
@@ -87,7 +122,7 @@ def test_failed_validation_leaves_no_report(workspace, labelled_table) -> None:
     result = runner.invoke(app, ["validate"])
     assert result.exit_code == 2
     assert "only one label value" in result.output
-    assert not (root / "reports").exists()
+    assert not (root / "reports/validation.json").exists()
 
 
 def test_stage_without_its_input_says_which_stage_to_run(workspace, labelled_table) -> None:
@@ -108,3 +143,16 @@ def test_sample_archive_is_small_and_complete() -> None:
     sample = REPO_ROOT / "data/raw/imdb_sample.tar.gz"
     assert sample.stat().st_size < 5 * 1024 * 1024
     assert shutil.which("textclf") is not None  # stage commands in dvc.yaml need it on PATH
+
+
+def test_stages_are_quiet_unless_verbose(workspace, labelled_table) -> None:
+    workspace(labelled_table[["text", "label"]])
+    quiet = subprocess.run(["textclf", "ingest"], capture_output=True, text=True, check=True)
+    assert quiet.stderr == ""
+    loud = subprocess.run(
+        ["textclf", "--verbose", "ingest"], capture_output=True, text=True, check=True
+    )
+    assert re.search(
+        r"^\d\d:\d\d:\d\d INFO textclf.pipeline.stages: ingest finished in", loud.stderr
+    )
+    assert json.loads(loud.stdout) == json.loads(quiet.stdout)  # logs never mix with results

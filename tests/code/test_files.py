@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from textclf.files import atomic_path, file_digest, read_json, write_json
+from textclf.core.files import atomic_path, file_digest, read_json, write_json
 
 
 def test_atomic_path_replaces_on_success(tmp_path: Path) -> None:

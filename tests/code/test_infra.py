@@ -14,10 +14,10 @@ from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from tests.infra.units import read_env_file
-from textclf import infra, stack
 from textclf.cli import app
-from textclf.errors import DataError
-from textclf.params import load_params
+from textclf.core.errors import DataError, SetupError
+from textclf.core.params import load_params
+from textclf.infra import aws, stack
 
 OUTPUTS = {
     "environment": "dev",
@@ -57,7 +57,7 @@ def test_outputs_become_the_dvc_remote_and_the_environment_file(
 ) -> None:
     source = tmp_path / "outputs.json"
     source.write_text(json.dumps(shape(OUTPUTS)))
-    infra.write_settings(infra.read_outputs(source), checkout, source)
+    aws.write_settings(aws.read_outputs(source), checkout, source)
 
     assert dvc_remote(checkout) == {"url": OUTPUTS["dvc_remote_url"], "region": "eu-west-1"}
     env = read_env_file(checkout / ".stack/env")
@@ -71,7 +71,7 @@ def test_outputs_become_the_dvc_remote_and_the_environment_file(
 def test_settings_replace_a_previous_local_stack_endpoint(checkout: Path, tmp_path: Path) -> None:
     stack.write_settings(stack.StackConfig(checkout / ".stack"), checkout)
     assert "endpointurl" in dvc_remote(checkout)
-    infra.write_settings(OUTPUTS, checkout, tmp_path)
+    aws.write_settings(OUTPUTS, checkout, tmp_path)
     assert dvc_remote(checkout) == {"url": OUTPUTS["dvc_remote_url"], "region": "eu-west-1"}
     assert "AWS_ENDPOINT_URL_S3" not in (checkout / ".stack/env").read_text()
 
@@ -80,24 +80,24 @@ def test_settings_refuse_while_the_local_stack_runs(checkout: Path, tmp_path: Pa
     config = stack.StackConfig(checkout / ".stack")
     config.state_dir.mkdir()
     config.pid_file.write_text(json.dumps([{"name": "s3", "pid": os.getpid()}]))
-    with pytest.raises(DataError, match="textclf stack down"):
-        infra.write_settings(OUTPUTS, checkout, tmp_path)
+    with pytest.raises(SetupError, match="textclf stack down"):
+        aws.write_settings(OUTPUTS, checkout, tmp_path)
     assert not config.env_file.exists()
 
 
 def test_missing_output_is_named_and_nothing_is_written(checkout: Path, tmp_path: Path) -> None:
     partial = {k: v for k, v in OUTPUTS.items() if k != "prefect_api_url"}
     with pytest.raises(DataError, match="prefect_api_url"):
-        infra.write_settings(partial, checkout, tmp_path / "outputs.json")
+        aws.write_settings(partial, checkout, tmp_path / "outputs.json")
     assert not (checkout / ".stack/env").exists()
     assert not (checkout / ".dvc/config.local").exists()
 
 
 def test_tunnel_settings_point_at_forwarded_local_ports() -> None:
-    env = infra.settings_env(OUTPUTS, Path("x"), tunnel=True)
+    env = aws.settings_env(OUTPUTS, Path("x"), tunnel=True)
     assert env["MLFLOW_TRACKING_URI"] == "http://localhost:5000"
     assert env["PREFECT_API_URL"] == "http://localhost:4200/api"
-    commands = infra.tunnel_commands(OUTPUTS)
+    commands = aws.tunnel_commands(OUTPUTS)
     assert any("--target i-0123456789abcdef0" in c and "portNumber=5000" in c for c in commands)
 
 
@@ -139,7 +139,7 @@ def test_database_url_quotes_the_secret_password() -> None:
     arn = client.create_secret(
         Name="rds!db-1", SecretString=json.dumps({"username": "mlflow", "password": password})
     )["ARN"]
-    url = make_url(infra.database_url(arn, "db.internal:5432", "mlflow"))
+    url = make_url(aws.database_url(arn, "db.internal:5432", "mlflow"))
     assert (url.username, url.password, url.host, url.port, url.database) == (
         "mlflow",
         password,
@@ -147,19 +147,3 @@ def test_database_url_quotes_the_secret_password() -> None:
         5432,
         "mlflow",
     )
-
-
-def test_render_template_matches_terraform_semantics(tmp_path: Path) -> None:
-    template = tmp_path / "unit.tftpl"
-    template.write_text("User=${user}\nEnvironment=HOME=$${HOME} %%{x}\nEnabled=${flag}\n")
-    assert infra.render_template(template, {"user": "textclf", "flag": True}) == (
-        "User=textclf\nEnvironment=HOME=${HOME} %{x}\nEnabled=true\n"
-    )
-    with pytest.raises(DataError, match="'user' is not given"):
-        infra.render_template(template, {"flag": 1})
-    template.write_text("%{ if x }y%{ endif }")
-    with pytest.raises(DataError, match="directive"):
-        infra.render_template(template, {"x": 1})
-    template.write_text("${upper(x)}")
-    with pytest.raises(DataError, match="expression"):
-        infra.render_template(template, {"x": 1})

@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import aclimdb_files, write_aclimdb_archive
-from textclf.errors import DataError
-from textclf.ingest import detect_format, ingest, read_aclimdb
-from textclf.params import DatasetParams
+from tests.conftest import aclimdb_files, make, write_aclimdb_archive
+from textclf.core.errors import DataError
+from textclf.core.params import DatasetParams
+from textclf.pipeline.ingest import detect_format, ingest, read_aclimdb
 
 
 def test_aclimdb_archive_labels_from_folder_and_rating_from_name(aclimdb_archive: Path) -> None:
@@ -93,7 +93,9 @@ def test_jsonl_and_parquet(tmp_path: Path, fmt: str) -> None:
         frame.to_json(path, orient="records", lines=True)
     else:
         frame.to_parquet(path)
-    params = DatasetParams(source=str(path), text_column="body", label_column="y", id_column="uid")
+    params = make(
+        DatasetParams, source=str(path), text_column="body", label_column="y", id_column="uid"
+    )
     table = ingest(params).labelled
     assert table[["id", "text", "label"]].values.tolist() == [
         ["10", "good", "a"],
@@ -112,7 +114,7 @@ def test_split_column_and_unlabelled_source(tmp_path: Path, csv_params) -> None:
 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="does not exist") as error:
-        ingest(DatasetParams(source=str(tmp_path / "nope.csv")))
+        ingest(make(DatasetParams, source=str(tmp_path / "nope.csv")))
     assert "dataset.source" in error.value.fix
 
 
@@ -136,14 +138,14 @@ def test_non_utf8_csv_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "latin1.csv"
     path.write_bytes("text,label\nok,a\ncaf\xe9,b\n".encode("latin-1"))
     with pytest.raises(DataError, match="not valid UTF-8") as error:
-        ingest(DatasetParams(source=str(path)))
+        ingest(make(DatasetParams, source=str(path)))
     assert str(error.value.row).startswith("3")
     assert "iconv" in error.value.fix
 
 
 def test_sha256_mismatch(aclimdb_archive: Path) -> None:
     with pytest.raises(DataError, match="sha256"):
-        ingest(DatasetParams(source=str(aclimdb_archive), sha256="0" * 64))
+        ingest(make(DatasetParams, source=str(aclimdb_archive), sha256="0" * 64))
 
 
 def test_unknown_format() -> None:
@@ -168,8 +170,11 @@ def test_http_source_downloaded_once_and_checked(http_server, aclimdb_archive: P
     served, base_url = http_server
     (served / "aclImdb_v1.tar.gz").write_bytes(aclimdb_archive.read_bytes())
     digest = hashlib.sha256(aclimdb_archive.read_bytes()).hexdigest()
-    params = DatasetParams(
-        source=f"{base_url}/aclImdb_v1.tar.gz", sha256=digest, download_dir=str(tmp_path / "dl")
+    params = make(
+        DatasetParams,
+        source=f"{base_url}/aclImdb_v1.tar.gz",
+        sha256=digest,
+        download_dir=str(tmp_path / "dl"),
     )
     assert len(ingest(params).labelled) == 16
     (served / "aclImdb_v1.tar.gz").unlink()  # a second run must use the verified download
@@ -179,8 +184,11 @@ def test_http_source_downloaded_once_and_checked(http_server, aclimdb_archive: P
 def test_http_checksum_mismatch_leaves_no_download(http_server, aclimdb_archive, tmp_path):
     served, base_url = http_server
     (served / "data.tar.gz").write_bytes(aclimdb_archive.read_bytes())
-    params = DatasetParams(
-        source=f"{base_url}/data.tar.gz", sha256="f" * 64, download_dir=str(tmp_path / "dl")
+    params = make(
+        DatasetParams,
+        source=f"{base_url}/data.tar.gz",
+        sha256="f" * 64,
+        download_dir=str(tmp_path / "dl"),
     )
     with pytest.raises(DataError, match=r"expected f+"):
         ingest(params)
@@ -189,6 +197,8 @@ def test_http_checksum_mismatch_leaves_no_download(http_server, aclimdb_archive,
 
 def test_http_error_is_reported(http_server, tmp_path: Path) -> None:
     _, base_url = http_server
-    params = DatasetParams(source=f"{base_url}/missing.csv", download_dir=str(tmp_path / "dl"))
+    params = make(
+        DatasetParams, source=f"{base_url}/missing.csv", download_dir=str(tmp_path / "dl")
+    )
     with pytest.raises(DataError, match="download failed"):
         ingest(params)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from textclf.monitor import verdict
+from textclf.ops.monitor import verdict
 
 
 def metric(kind: str, value, **config) -> dict:

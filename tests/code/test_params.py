@@ -1,12 +1,28 @@
+"""The params file is the one source of every value: a missing key is an error that names it, and
+errors name the file actually read."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import yaml
+from typer.testing import CliRunner
 
 from tests.conftest import REPO_ROOT
-from textclf.errors import DataError
-from textclf.params import Params, load_params
+from textclf.cli import app
+from textclf.core.errors import DataError
+from textclf.core.params import load_params
+
+REPO_YAML = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+
+
+def write(tmp_path: Path, change) -> Path:  # type: ignore[no-untyped-def]
+    raw = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    change(raw)
+    path = tmp_path / "experiment.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
 
 
 def test_repository_params_load() -> None:
@@ -14,34 +30,54 @@ def test_repository_params_load() -> None:
     assert params.dataset.source == "data/raw/imdb_sample.tar.gz"
     assert params.train.classifier["kind"] == "logreg"
     assert params.as_dict()["train"]["vectorizer"]["ngram_range"] == [1, 3]
-
-
-def test_missing_sections_take_defaults(tmp_path: Path) -> None:
-    path = tmp_path / "params.yaml"
-    path.write_text("dataset:\n  name: x\n")
-    params = load_params(path)
-    assert params.dataset.name == "x"
-    assert params.prepare == Params().prepare
+    assert "source" not in params.as_dict()  # where they were read from is not a param
 
 
 @pytest.mark.parametrize(
-    ("text", "field", "fix"),
+    ("section", "key"),
+    [("train", "vectorizer"), ("registry", "model_name"), ("prepare", "normalize")],
+)
+def test_a_missing_key_is_named_not_defaulted(tmp_path: Path, section: str, key: str) -> None:
+    path = write(tmp_path, lambda raw: raw[section].pop(key))
+    with pytest.raises(DataError) as error:
+        load_params(path)
+    assert error.value.field == f"{section}.{key}"
+    assert str(error.value).startswith(f"{path}, field '{section}.{key}': the key")
+
+
+def test_a_missing_section_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, lambda raw: raw.pop("monitor"))
+    with pytest.raises(DataError, match="'monitor' is missing"):
+        load_params(path)
+
+
+@pytest.mark.parametrize(
+    ("edit", "field", "fix"),
     [
-        ("dataset:\n  sorce: x\n", "dataset.sorce", "use one of"),
-        ("prepare:\n  test_size: 2\n", "prepare.test_size", "between 0 and 1"),
-        ("prepare:\n  seed: abc\n", "prepare.seed", "int"),
-        ("dataset:\n  format: xlsx\n", "dataset.format", "csv"),
-        ("validate: 3\n", "validate", "mapping"),
+        (lambda raw: raw["dataset"].update(sorce="x"), "dataset.sorce", "use one of"),
+        (lambda raw: raw["prepare"].update(test_size=2), "prepare.test_size", "between 0 and 1"),
+        (lambda raw: raw["prepare"].update(seed="abc"), "prepare.seed", "int"),
+        (lambda raw: raw["dataset"].update(format="xlsx"), "dataset.format", "csv"),
+        (lambda raw: raw.update(validate=3), "validate", "mapping"),
     ],
 )
-def test_bad_values_name_the_field(tmp_path: Path, text: str, field: str, fix: str) -> None:
-    path = tmp_path / "params.yaml"
-    path.write_text(text)
+def test_bad_values_name_the_field_and_the_file(tmp_path: Path, edit, field: str, fix: str):
+    path = write(tmp_path, edit)
     with pytest.raises(DataError) as error:
         load_params(path)
     assert error.value.field == field
     assert fix in error.value.fix
-    assert str(path) in str(error.value)
+    assert str(error.value).startswith(str(path))
+
+
+def test_a_bad_estimator_key_names_the_params_file_given(tmp_path, monkeypatch) -> None:
+    """Errors found when the params are used (not read) name the file passed with --params."""
+    path = write(tmp_path, lambda raw: raw["train"]["classifier"].update(alpha_=1))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["train", "--params", str(path)])
+    assert result.exit_code == 2
+    assert f"{path}, field 'train.classifier.alpha_'" in result.output
+    assert "LogisticRegression has no parameter 'alpha_'" in result.output
 
 
 def test_missing_params_file(tmp_path: Path) -> None:

@@ -3,13 +3,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from textclf.errors import DataError
-from textclf.params import PrepareParams
-from textclf.prepare import prepare
+from tests.conftest import make
+from textclf.core.errors import DataError
+from textclf.core.params import PrepareParams
+from textclf.pipeline.prepare import prepare
 
 
 def test_own_test_split_is_kept_and_text_normalised(labelled_table: pd.DataFrame) -> None:
-    splits = prepare(labelled_table, PrepareParams())
+    splits = prepare(labelled_table, make(PrepareParams))
     assert len(splits.train) == 8 and len(splits.test) == 8
     assert splits.summary["own_test_split"] is True
     assert not splits.train["text"].str.contains("<br").any()
@@ -19,7 +20,7 @@ def test_duplicates_and_train_test_overlap_dropped_from_train(labelled_table) ->
     table = labelled_table.copy()
     table.loc[1, "text"] = table.loc[0, "text"]  # duplicate within train
     table.loc[2, "text"] = table.loc[10, "text"]  # a train row that is also in test
-    splits = prepare(table, PrepareParams())
+    splits = prepare(table, make(PrepareParams))
     assert splits.summary["train_duplicates_dropped"] == 1
     assert splits.summary["train_rows_in_test_dropped"] == 1
     assert len(splits.train) == 6
@@ -29,13 +30,13 @@ def test_duplicates_and_train_test_overlap_dropped_from_train(labelled_table) ->
 
 def test_stratified_split_is_deterministic(labelled_table: pd.DataFrame) -> None:
     unsplit = labelled_table.assign(split="")
-    params = PrepareParams(test_size=0.25, seed=7)
+    params = make(PrepareParams, test_size=0.25, seed=7)
     first = prepare(unsplit, params)
     second = prepare(unsplit.sample(frac=1, random_state=1), params)  # order must not matter
     assert sorted(first.test["id"]) == sorted(second.test["id"])
     assert first.test["label"].value_counts().to_dict() == {"pos": 2, "neg": 2}
     assert not set(first.train["id"]) & set(first.test["id"])
-    other_seed = prepare(unsplit, PrepareParams(test_size=0.25, seed=8))
+    other_seed = prepare(unsplit, make(PrepareParams, test_size=0.25, seed=8))
     assert sorted(other_seed.test["id"]) != sorted(first.test["id"])
 
 
@@ -43,5 +44,5 @@ def test_class_with_one_row_cannot_be_stratified(labelled_table: pd.DataFrame) -
     table = labelled_table.assign(split="")
     table.loc[0, "label"] = "rare"
     with pytest.raises(DataError, match="single row") as error:
-        prepare(table, PrepareParams(), "data.parquet")
+        prepare(table, make(PrepareParams), "data.parquet")
     assert "rare" in str(error.value)

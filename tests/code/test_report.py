@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import REPO_ROOT
-from textclf.report import (
+from textclf.ops.pr_report import (
     MARKER,
     Snapshot,
     build_report,
@@ -109,8 +109,7 @@ def skeleton(markdown: str) -> str:
 def test_report_structure_matches_golden_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     report = build_report(*snapshots(), figures="figures")
-    if not GOLDEN.exists():  # first run writes it; review and commit it
-        GOLDEN.write_text(skeleton(report))
+    assert GOLDEN.exists(), f"{GOLDEN} is missing: it is part of the test, restore it from git"
     assert skeleton(report) == GOLDEN.read_text()
     assert report.startswith(MARKER)
     assert "| accuracy | 0.8500 | 1.0000 | +0.1500 |" in report

@@ -3,34 +3,56 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from textclf.model import TextNormalizer
-from textclf.text import MENTION_TOKEN, URL_TOKEN, NormalizeOptions, as_texts, normalize
+from tests.conftest import REPO_PARAMS, make
+from textclf.core.params import NormalizeOptions
+from textclf.ml.model import TextNormalizer
+from textclf.ml.text import MENTION_TOKEN, URL_TOKEN, as_texts, normalize
+
+OPTIONS = REPO_PARAMS.prepare.normalize
 
 
 def test_html_breaks_and_entities() -> None:
-    assert normalize("Great.<br /><br />Really &amp; truly &amp;amp; more") == (
+    assert normalize("Great.<br /><br />Really &amp; truly &amp;amp; more", OPTIONS) == (
         "Great. Really & truly & more"
     )
 
 
 def test_urls_and_mentions_become_tokens() -> None:
     text = "@bob look http://t.co/abc and www.example.com now, mail a@b.com"
-    assert normalize(text) == f"{MENTION_TOKEN} look {URL_TOKEN} and {URL_TOKEN} now, mail a@b.com"
+    assert (
+        normalize(text, OPTIONS)
+        == f"{MENTION_TOKEN} look {URL_TOKEN} and {URL_TOKEN} now, mail a@b.com"
+    )
 
 
 def test_options_switch_steps_off() -> None:
-    options = NormalizeOptions(strip_html=False, replace_urls=False, replace_mentions=False)
+    options = make(NormalizeOptions, strip_html=False, replace_urls=False, replace_mentions=False)
     assert normalize("@a http://x <br />", options) == "@a http://x <br />"
-    assert normalize("ABC", NormalizeOptions(lowercase=True)) == "abc"
+    assert normalize("ABC", make(NormalizeOptions, lowercase=True)) == "abc"
 
 
-@given(st.text(alphabet=st.sampled_from(list("ab <>/&;@:.wht\n#x1")), max_size=60))
-def test_normalize_is_idempotent(text: str) -> None:
-    once = normalize(text)
-    assert normalize(once) == once
+# Pieces that spell HTML entities (named, numeric, nested), tags, breaks, URLs and mentions.
+PIECES = ["&", "amp;", "lt;", "gt;", "#60;", "#x3c;", "Amp;", "AMP;", "nbsp;", "<", ">", "/",
+          "b", "br", "B", " ", "\n", "@", "x", "http://", "www.", ".", ";", "a"]  # fmt: skip
+
+
+@settings(max_examples=500)
+@given(
+    st.lists(st.sampled_from(PIECES), max_size=25).map("".join),
+    st.builds(NormalizeOptions, st.booleans(), st.booleans(), st.booleans(), st.booleans()),
+)
+def test_normalize_is_idempotent(text: str, options: NormalizeOptions) -> None:
+    once = normalize(text, options)
+    assert normalize(once, options) == once
+
+
+def test_nested_escapes_are_removed_in_one_pass() -> None:
+    once = normalize("&amp;amp;lt;b&amp;amp;gt;bold", OPTIONS)
+    assert once == "bold"
+    assert normalize(once, OPTIONS) == once
 
 
 def test_as_texts_accepts_what_models_are_given() -> None:
@@ -48,4 +70,5 @@ def test_as_texts_accepts_what_models_are_given() -> None:
 
 def test_normalizer_transformer_matches_function() -> None:
     texts = ["Hi<br/>@you", "see https://x.org"]
-    assert TextNormalizer().fit(texts).transform(texts) == [normalize(t) for t in texts]
+    normalizer = TextNormalizer(OPTIONS).fit(texts)
+    assert normalizer.transform(texts) == [normalize(t, OPTIONS) for t in texts]

@@ -5,15 +5,18 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from textclf.errors import DataError
-from textclf.params import DatasetParams, ValidateParams
-from textclf.validate import validate
+from tests.conftest import make
+from textclf.core.errors import DataError
+from textclf.core.params import DatasetParams, PrepareParams, ValidateParams
+from textclf.pipeline.validate import validate
 
-STRICT = ValidateParams(max_duplicate_fraction=0.0, max_leakage_fraction=0.0)
+STRICT = make(ValidateParams, max_duplicate_fraction=0.0, max_leakage_fraction=0.0)
 
 
 def run(table: pd.DataFrame, dataset: DatasetParams | None = None, params=STRICT) -> dict:
-    return validate(table, dataset or DatasetParams(), params, "labelled.parquet")
+    return validate(
+        table, dataset or make(DatasetParams), params, make(PrepareParams), "labelled.parquet"
+    )
 
 
 def test_clean_table_passes_with_report(labelled_table: pd.DataFrame) -> None:
@@ -44,7 +47,7 @@ def test_single_class(labelled_table: pd.DataFrame) -> None:
 
 def test_unknown_labels(labelled_table: pd.DataFrame) -> None:
     labelled_table.loc[0, "label"] = "positive"
-    message = failure(labelled_table, dataset=DatasetParams(labels=["pos", "neg"]))
+    message = failure(labelled_table, dataset=make(DatasetParams, labels=["pos", "neg"]))
     assert "['positive']" in message and "data.csv:1" in message
 
 
@@ -66,7 +69,7 @@ def test_train_test_leakage(labelled_table: pd.DataFrame) -> None:
 
 def test_thresholds_allow_small_known_problems(labelled_table: pd.DataFrame) -> None:
     labelled_table.loc[9, "text"] = labelled_table.loc[0, "text"]
-    report = run(labelled_table, params=ValidateParams(max_leakage_fraction=0.2))
+    report = run(labelled_table, params=make(ValidateParams, max_leakage_fraction=0.2))
     leakage = next(c for c in report["checks"] if c["name"] == "train_test_leakage")
     assert leakage["passed"] and leakage["value"] == 0.125
 

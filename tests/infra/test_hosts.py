@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.infra.templates import TemplateError, render_template, template_variables
 from tests.infra.terraform import TERRAFORM, load_module
 from tests.infra.units import parse_unit, unit_template
-from textclf.infra import render_template, template_variables
 
 UNITS = {
     "tracking": ["mlflow-server.service"],
@@ -70,3 +70,19 @@ def test_templates_use_only_what_the_python_renderer_renders_exactly() -> None:
         assert "%{" not in text.replace("%%{", ""), f"{template}: directives are not rendered here"
         for name in template_variables(text):
             assert re.fullmatch(r"[a-z_]+", name), f"{template}: ${{{name}}} is an expression"
+
+
+def test_render_template_matches_terraform_semantics(tmp_path: Path) -> None:
+    template = tmp_path / "unit.tftpl"
+    template.write_text("User=${user}\nEnvironment=HOME=$${HOME} %%{x}\nEnabled=${flag}\n")
+    assert render_template(template, {"user": "textclf", "flag": True}) == (
+        "User=textclf\nEnvironment=HOME=${HOME} %{x}\nEnabled=true\n"
+    )
+    with pytest.raises(TemplateError, match="'user' is not given"):
+        render_template(template, {"flag": 1})
+    template.write_text("%{ if x }y%{ endif }")
+    with pytest.raises(TemplateError, match="directive"):
+        render_template(template, {"x": 1})
+    template.write_text("${upper(x)}")
+    with pytest.raises(TemplateError, match="expression"):
+        render_template(template, {"x": 1})

@@ -8,6 +8,7 @@ from pathlib import Path
 import hcl2
 import pytest
 
+from tests.infra.templates import template_variables
 from tests.infra.terraform import (
     IDENT,
     META_ARGUMENTS,
@@ -19,8 +20,7 @@ from tests.infra.terraform import (
     templatefile_calls,
     unquote,
 )
-from textclf import infra
-from textclf.infra import template_variables
+from textclf.infra import aws
 
 MODULES = module_dirs()
 ENVIRONMENTS = ("dev", "prod")
@@ -109,10 +109,10 @@ def test_templates_get_every_variable_they_use() -> None:
 
 def test_settings_command_reads_declared_outputs() -> None:
     root = load_module(TERRAFORM)
-    wanted = {*infra.SETTINGS_OUTPUTS, infra.CI_ROLE_OUTPUT, *infra.TUNNEL_OUTPUTS.values()}
+    wanted = {*aws.SETTINGS_OUTPUTS, aws.CI_ROLE_OUTPUT, *aws.TUNNEL_OUTPUTS.values()}
     assert wanted <= set(root.outputs), wanted - set(root.outputs)
     # The hosts get the same settings the command writes into a checkout.
-    assert set(root.locals["settings"]) == set(infra.SETTINGS_OUTPUTS)
+    assert set(root.locals["settings"]) == set(aws.SETTINGS_OUTPUTS)
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)

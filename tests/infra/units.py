@@ -6,8 +6,8 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.infra.templates import render_template
 from tests.infra.terraform import TERRAFORM
-from textclf.infra import render_template
 
 
 @dataclass(frozen=True)

@@ -40,9 +40,15 @@ def test_batch_process_killed_mid_file_then_rerun(reproduced_repo: Path, tmp_pat
     assert process.poll() is None, "finished before it could be killed"
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert not out.exists() or sorted(p.name for p in out.iterdir()) == []
+    # No output and no manifest: at most the hidden temporary file it was writing.
+    left = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    assert all(name.startswith(".big.parquet.parquet.") for name in left), left
 
-    subprocess.run(command, check=True, capture_output=True)
+    rerun = subprocess.run(command, check=True, capture_output=True, text=True)
+    assert all(
+        f"removed {out / name}, left by a run that was killed" in rerun.stderr for name in left
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["_manifest.json", "big.parquet.parquet"]
     scored = pd.read_parquet(out / "big.parquet.parquet")
     assert len(scored) == 30_000 and scored["id"].is_unique
     manifest = json.loads((out / "_manifest.json").read_text())

@@ -18,8 +18,8 @@ import yaml
 
 from tests.infra.units import service
 from tests.integration.conftest import copy_repo, sh
-from textclf import stack
-from textclf.errors import DataError
+from textclf.core.errors import DataError
+from textclf.infra import stack
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,7 @@ def champion_repo(reproduced_repo: Path, tmp_path_factory) -> Path:
 def test_batch_predict_flow_logic(champion_repo: Path, tmp_path: Path, monkeypatch) -> None:
     from prefect.testing.utilities import prefect_test_harness
 
-    from textclf.flows import batch_predict, monitor_flow
+    from textclf.ops.flows import batch_predict, monitor_flow
 
     monkeypatch.chdir(champion_repo)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{champion_repo / 'flows.db'}")
@@ -66,6 +66,22 @@ def test_batch_predict_flow_logic(champion_repo: Path, tmp_path: Path, monkeypat
         assert len(out) == 200 and set(out["model_name"]) == {"textclf-imdb"}
         verdict = json.loads((scored / "unsup.parquet.monitor.json").read_text())["verdict"]
         assert verdict["drift"] is False  # unlabelled IMDB reviews look like the training data
+
+        from prefect.client.orchestration import get_client
+        from prefect.logging.handlers import APILogHandler
+
+        APILogHandler().flush()
+        with get_client(sync_client=True) as client:
+            messages = {(log.name, log.message) for log in client.read_logs()}
+        # the library's own records reach the flow run's log, through the same logging setup
+        assert (
+            "textclf.ops.batch",
+            "scored unsup.parquet: 200 rows -> " + str(scored / "unsup.parquet.parquet"),
+        ) in messages
+        assert any(
+            name == "textclf.ops.batch" and message.startswith("left unscored: ")
+            for name, message in messages
+        )
 
         (incoming / "corrupt.parquet").unlink()
         again = batch_predict(**arguments)
@@ -189,7 +205,7 @@ def test_deployed_batch_predict_on_a_worker(reproduced_repo, local_stack, tmp_pa
 def test_retrain_registers_promotes_pushes_and_is_idempotent(
     reproduced_repo, local_stack, tmp_path
 ):
-    from textclf.retrain import run_retrain
+    from textclf.ops.retrain import run_retrain
 
     env = stack.settings(local_stack)
     repo = copy_repo(reproduced_repo, tmp_path / "repo")

@@ -38,9 +38,17 @@ def test_repro_produces_metrics_plots_and_reports(reproduced_repo: Path) -> None
     assert any(name.endswith("confusion_matrix.png") for name in names)
 
 
-def test_unchanged_repro_does_nothing(reproduced_repo: Path) -> None:
+def test_repro_on_a_fresh_clone_leaves_git_status_clean(reproduced_repo: Path) -> None:
+    assert (reproduced_repo / ".git/status-after-repro").read_text() == ""
+
+
+def test_unchanged_repro_recomputes_nothing_and_tracks_no_second_run(reproduced_repo) -> None:
+    runs = mlflow_client(reproduced_repo).search_runs(["1"])
     output = sh("dvc", "repro", cwd=reproduced_repo)
-    assert "Data and pipelines are up to date" in output
+    for stage in ("ingest", "validate", "prepare", "train", "evaluate"):
+        assert f"Stage '{stage}' didn't change, skipping" in output
+    assert len(mlflow_client(reproduced_repo).search_runs(["1"])) == len(runs) == 1
+    assert read_json(reproduced_repo / "reports/mlflow_run.json")["run_id"] == runs[0].info.run_id
     assert sh("git", "status", "--porcelain", cwd=reproduced_repo) == ""
 
 
@@ -51,6 +59,7 @@ def test_mlflow_run_has_params_metrics_model_commit_and_data_hash(reproduced_rep
     assert run.data.metrics["accuracy"] == pytest.approx(metrics["accuracy"])
     assert run.data.metrics["per_class.pos.f1"] == pytest.approx(metrics["per_class"]["pos"]["f1"])
     assert run.data.params["train.classifier.C"] == "0.1"
+    assert run.data.metrics["seconds.train"] > 0  # timings live in MLflow, not in git
     assert run.data.params["dataset.source"] == "data/raw/imdb_sample.tar.gz"
     commit = sh("git", "rev-parse", "HEAD~1", cwd=reproduced_repo).strip()
     assert run.data.tags["git_commit"] == commit

@@ -3,6 +3,7 @@ against the local stack instead of AWS."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import yaml
 
 from tests.code.test_report import GOLDEN
 from tests.integration.conftest import copy_repo, read_json, sh
-from textclf import stack
+from textclf.infra import stack
 
 pytestmark = pytest.mark.integration
 
@@ -53,8 +54,19 @@ def test_report_gives_deltas_params_and_significance(two_commits: Path, monkeypa
 
 
 def test_unknown_base_revision_is_a_clear_error(two_commits: Path) -> None:
-    output = sh("textclf", "report", "--base", "no-such-branch", cwd=two_commits, check=False)
-    assert output == ""  # nothing on stdout; the error goes to stderr with exit code 2
+    result = subprocess.run(
+        ["textclf", "report", "--base", "no-such-branch", "--output", "bad"],
+        cwd=two_commits,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        "error: no-such-branch: not a git revision here. "
+        "Fix: fetch the base branch (git fetch origin)\n"
+    )
+    assert not (two_commits / "bad").exists()
 
 
 def test_pr_workflow_steps_against_the_local_stack(two_commits, local_stack, tmp_path) -> None:

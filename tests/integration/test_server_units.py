@@ -19,9 +19,9 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, free_port
 from tests.infra.units import Service, service
-from textclf import stack
+from textclf.infra import stack
 
 pytestmark = pytest.mark.integration
 PASSWORD = "p@ss/w:rd%?"  # RDS-generated passwords hold characters URLs must escape
@@ -42,7 +42,7 @@ def postgres(tmp_path: Path) -> Iterator[int]:
     (data / "pg_hba.conf").write_text(
         "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
     )
-    port = stack.free_port()
+    port = free_port()
     listen = ["-o", "-h 127.0.0.1", "-o", f"-p {port}", "-o", f"-k {data}"]
     log = str(data / "server.log")
     pg_ctl(["-w", *listen, "-l", log, "start"], pgdata=data, user=server.system_user, timeout=30)
@@ -120,7 +120,7 @@ def running(unit: Service, local_stack: stack.StackConfig, health: str, log: Pat
 def test_mlflow_unit_tracks_to_postgres_and_s3(
     local_stack: stack.StackConfig, database: dict, postgres: int, tmp_path: Path
 ) -> None:
-    port = stack.free_port()
+    port = free_port()
     unit = service(
         "tracking",
         "mlflow-server.service",
@@ -153,7 +153,7 @@ def test_mlflow_unit_tracks_to_postgres_and_s3(
 def test_prefect_unit_creates_its_database_and_keeps_state_there(
     local_stack: stack.StackConfig, database: dict, postgres: int, tmp_path: Path
 ) -> None:
-    port = stack.free_port()
+    port = free_port()
     unit = service(
         "orchestration",
         "prefect-server.service",

@@ -12,17 +12,17 @@ import pytest
 import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 
-from tests.conftest import NEGATIVE, POSITIVE, REPO_ROOT
-from textclf.errors import DataError
-from textclf.model import (
+from tests.conftest import NEGATIVE, POSITIVE, REPO_ROOT, make
+from textclf.core.errors import DataError
+from textclf.core.params import PrepareParams, TrainParams
+from textclf.ml.model import (
     CLASSIFIERS,
     NAIVE_BAYES,
     VECTORIZERS,
     build_pipeline,
     forget_object_ids,
 )
-from textclf.nb import NBWeightedClassifier, log_count_ratio
-from textclf.params import PrepareParams, TrainParams
+from textclf.ml.nb_weighting import NBWeightedClassifier, log_count_ratio
 
 TEXTS = POSITIVE * 3 + NEGATIVE * 3
 LABELS = np.array(["pos"] * 12 + ["neg"] * 12)
@@ -34,7 +34,7 @@ def small(**overrides) -> TrainParams:
         "classifier": {"kind": "logreg", "C": 10.0},
         **overrides,
     }
-    return TrainParams(**options)
+    return make(TrainParams, **options)
 
 
 def test_log_count_ratio_signs() -> None:
@@ -61,15 +61,15 @@ def test_nb_classifier_binary_and_multiclass() -> None:
 
 
 def test_pipeline_learns_and_is_reproducible() -> None:
-    first = build_pipeline(small(), PrepareParams()).fit(TEXTS, LABELS)
-    second = build_pipeline(small(), PrepareParams()).fit(TEXTS, LABELS)
+    first = build_pipeline(small(), make(PrepareParams)).fit(TEXTS, LABELS)
+    second = build_pipeline(small(), make(PrepareParams)).fit(TEXTS, LABELS)
     unseen = ["a great, wonderful film", "boring and awful, a waste"]
     assert first.predict(unseen).tolist() == ["pos", "neg"]
     np.testing.assert_array_equal(first.predict_proba(unseen), second.predict_proba(unseen))
 
 
 def fitted_model_digest() -> str:
-    model = build_pipeline(small(), PrepareParams()).fit(TEXTS, LABELS)
+    model = build_pipeline(small(), make(PrepareParams)).fit(TEXTS, LABELS)
     model.predict(TEXTS)  # predicting records the address again; saving must still drop it
     digest = hashlib.md5(pickle.dumps(forget_object_ids(model))).hexdigest()
     assert model.predict(["a great film"]).tolist() == ["pos"]  # still predicts after the drop
@@ -95,7 +95,7 @@ def test_same_data_and_params_pickle_to_the_same_bytes_in_any_process() -> None:
 def test_pipeline_takes_raw_text_and_dataframes() -> None:
     import pandas as pd
 
-    model = build_pipeline(small(), PrepareParams()).fit(TEXTS, LABELS)
+    model = build_pipeline(small(), make(PrepareParams)).fit(TEXTS, LABELS)
     raw = "Great!<br /><br />Wonderful &amp; moving http://imdb.com"
     frame = pd.DataFrame({"text": [raw]})
     assert model.predict(frame).tolist() == model.predict([raw]).tolist() == ["pos"]
@@ -109,7 +109,7 @@ def test_every_configurable_kind_trains(vectorizer: str, classifier: str) -> Non
         vec.update(n_features=2**12, alternate_sign=False)
     for nb in (False, True) if classifier not in NAIVE_BAYES else (False,):
         params = small(vectorizer=vec, classifier={"kind": classifier}, nb_weighting=nb)
-        model = build_pipeline(params, PrepareParams()).fit(TEXTS, LABELS)
+        model = build_pipeline(params, make(PrepareParams)).fit(TEXTS, LABELS)
         proba = model.predict_proba(TEXTS)
         assert proba.shape == (24, 2)
         assert (model.predict(TEXTS) == LABELS).mean() >= 0.9
@@ -124,17 +124,17 @@ def test_every_configurable_kind_trains(vectorizer: str, classifier: str) -> Non
 )
 def test_nb_weighting_refuses_negative_features(overrides: dict, field: str) -> None:
     with pytest.raises(DataError) as error:
-        build_pipeline(small(nb_weighting=True, **overrides), PrepareParams())
+        build_pipeline(small(nb_weighting=True, **overrides), make(PrepareParams))
     assert error.value.field == field
 
 
 def test_unknown_estimator_parameter_is_named() -> None:
     with pytest.raises(DataError, match="LogisticRegression has no parameter 'alpha_'") as error:
-        build_pipeline(small(classifier={"kind": "logreg", "alpha_": 1}), PrepareParams())
+        build_pipeline(small(classifier={"kind": "logreg", "alpha_": 1}), make(PrepareParams))
     assert error.value.field == "train.classifier.alpha_"
 
 
 def test_unknown_kind_is_named() -> None:
     with pytest.raises(DataError, match=r"train\.vectorizer\.kind") as error:
-        build_pipeline(small(vectorizer={"kind": "bert"}), PrepareParams())
+        build_pipeline(small(vectorizer={"kind": "bert"}), make(PrepareParams))
     assert "tfidf" in error.value.fix

@@ -1,0 +1,251 @@
+"""The params file (`params.yaml`), read into typed sections.
+
+The file is the one source of every value: the dataclasses below say only what each key must
+be, so a key missing from the file is an error that names it, never a silent default that
+differs from what the file says. A wrong key or value names the file actually read and the field.
+The params file is read once, at an entry point (a stage, a CLI command, a flow), and the typed
+sections are passed down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from textclf.core.errors import DataError, ParamsError
+
+DEFAULT_PARAMS = Path("params.yaml")
+FORMATS = ("auto", "aclimdb", "csv", "jsonl", "parquet")
+
+
+@dataclass(frozen=True)
+class NormalizeOptions:
+    """prepare.normalize: what text normalisation does (textclf.ml.text.normalize)."""
+
+    strip_html: bool
+    replace_urls: bool
+    replace_mentions: bool
+    lowercase: bool
+
+
+@dataclass(frozen=True)
+class DatasetParams:
+    name: str
+    source: str
+    format: str  # auto | aclimdb | csv | jsonl | parquet
+    sha256: str | None
+    text_column: str
+    label_column: str
+    id_column: str | None
+    split_column: str | None
+    unlabelled_source: str | None
+    label_field: str  # aclimdb only: sentiment | rating
+    labels: list[str] | None
+    download_dir: str
+
+    def __post_init__(self) -> None:
+        _choice("dataset.format", self.format, FORMATS)
+        _choice("dataset.label_field", self.label_field, ("sentiment", "rating"))
+
+
+@dataclass(frozen=True)
+class ValidateParams:
+    min_text_chars: int
+    max_duplicate_fraction: float
+    max_leakage_fraction: float
+    max_bad_char_fraction: float
+    examples: int
+
+
+@dataclass(frozen=True)
+class PrepareParams:
+    normalize: NormalizeOptions
+    drop_duplicates: bool
+    drop_train_test_overlap: bool
+    test_size: float
+    seed: int
+
+    def __post_init__(self) -> None:
+        fraction = self.test_size
+        _require(0 < fraction < 1, "prepare.test_size", fraction, "a fraction between 0 and 1")
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    seed: int
+    vectorizer: dict[str, Any]
+    nb_weighting: bool
+    nb_alpha: float
+    classifier: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    worst_errors: int
+    calibration_bins: int
+
+
+@dataclass(frozen=True)
+class MlflowParams:
+    enabled: bool
+    experiment: str
+    fallback_to_local: bool
+
+
+@dataclass(frozen=True)
+class RegistryParams:
+    model_name: str
+    metric: str
+    min_improvement: float
+
+
+@dataclass(frozen=True)
+class BatchParams:
+    input: str
+    output: str
+    text_column: str
+    id_column: str
+    chunk_rows: int
+
+    def __post_init__(self) -> None:
+        _require(self.chunk_rows >= 1, "batch.chunk_rows", self.chunk_rows, "a number above 0")
+
+
+@dataclass(frozen=True)
+class MonitorParams:
+    sample_rows: int
+    drift_share: float
+    seed: int
+
+    def __post_init__(self) -> None:
+        share = self.drift_share
+        _require(0 < share <= 1, "monitor.drift_share", share, "a share above 0, up to 1")
+
+
+@dataclass(frozen=True)
+class Params:
+    dataset: DatasetParams
+    validate: ValidateParams
+    prepare: PrepareParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    mlflow: MlflowParams
+    registry: RegistryParams
+    batch: BatchParams
+    monitor: MonitorParams
+    # The file these were read from, for messages; not a param.
+    source: str = dataclasses.field(
+        default=str(DEFAULT_PARAMS), compare=False, metadata={"not_a_param": True}
+    )
+
+    def as_dict(self) -> dict[str, Any]:
+        values = dataclasses.asdict(self)
+        values.pop("source")
+        return values
+
+
+# Where batch files live depends on the environment (local stack, dev, prod), not on the
+# experiment: the settings `textclf stack up` and `textclf infra settings` write override these.
+BATCH_LOCATION_ENV = {"input": "TEXTCLF_BATCH_INPUT", "output": "TEXTCLF_BATCH_OUTPUT"}
+
+
+def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
+    path = Path(path)
+    if not path.exists():
+        raise DataError(
+            path, "the params file does not exist", "run from the repository root, or pass --params"
+        )
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise DataError(path, f"not valid YAML ({error})", "fix the YAML syntax") from None
+    try:
+        params = _build(Params, raw, prefix="")
+    except ParamsError as error:
+        raise error.in_file(path) from None
+    located = {
+        key: os.environ[var] for key, var in BATCH_LOCATION_ENV.items() if os.environ.get(var)
+    }
+    return dataclasses.replace(
+        params, batch=dataclasses.replace(params.batch, **located), source=str(path)
+    )
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    if not isinstance(raw, dict):
+        raise _field_error(prefix.rstrip("."), raw, "a mapping")
+    hints = typing.get_type_hints(cls)
+    fields = [f.name for f in dataclasses.fields(cls) if not f.metadata.get("not_a_param")]
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ParamsError(
+            f"{prefix}{unknown[0]}",
+            f"unknown key '{prefix}{unknown[0]}'",
+            f"use one of: {', '.join(sorted(fields))}",
+        )
+    missing = [name for name in fields if name not in raw]
+    if missing:
+        raise ParamsError(
+            f"{prefix}{missing[0]}",
+            f"the key '{prefix}{missing[0]}' is missing",
+            "add it (the repository's params.yaml lists every key with its meaning)",
+        )
+    values = {}
+    for name in fields:
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, raw[name], f"{prefix}{name}.")
+        else:
+            values[name] = _coerce(f"{prefix}{name}", raw[name], hint)
+    return cls(**values)
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    """Check a scalar against its annotation; YAML already gives ints, floats, bools and lists."""
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    for option in options:
+        if option is type(None) and value is None:
+            return None
+        origin = typing.get_origin(option) or option
+        if origin is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if origin is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if origin is list and isinstance(value, list):
+            return [str(item) for item in value]
+        if origin in (str, bool, dict) and isinstance(value, origin):
+            return value
+    expected = " or ".join(getattr(o, "__name__", str(o)) for o in options)
+    raise _field_error(name, value, expected)
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise _field_error(name, value, f"one of {', '.join(sorted(allowed))}")
+
+
+def _require(condition: bool, name: str, value: Any, expected: str) -> None:
+    if not condition:
+        raise _field_error(name, value, expected)
+
+
+def _field_error(name: str, value: Any, expected: str) -> ParamsError:
+    return ParamsError(name, f"{name} is {value!r}", f"set it to {expected}")
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Nested sections as dotted keys: {"train": {"seed": 1}} -> ("train.seed", 1)."""
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            yield from flatten(value, f"{name}.")
+        else:
+            yield name, value

@@ -1,0 +1,104 @@
+"""Read a tabular file (CSV, JSONL or Parquet; local or `s3://`), whole or in chunks.
+
+The one reader for every table the project takes in: datasets at ingest, batch inputs, scored
+batches for monitoring. Its errors name the file, the row where it can (undecodable bytes), and
+the fix.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import PurePosixPath
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from textclf.core.errors import DataError
+from textclf.core.storage import filesystem, storage_errors
+
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+UTF8_FIX = "re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+
+
+def table_format(location: str) -> str | None:
+    """The format a file's name says it has, or None."""
+    return FORMATS.get(PurePosixPath(location.lower()).suffix)
+
+
+def read_table(location: str, fmt: str | None = None) -> pd.DataFrame:
+    """The whole file as one DataFrame."""
+    return next(read_chunks(location, None, fmt))
+
+
+def read_chunks(
+    location: str, chunk_rows: int | None, fmt: str | None = None
+) -> Iterator[pd.DataFrame]:
+    """The file in DataFrames of at most `chunk_rows` rows (None: one DataFrame), so memory is
+    bounded by the chunk, not the file."""
+    fmt = fmt or table_format(location)
+    if fmt not in FORMATS.values():
+        raise DataError(
+            location,
+            f"cannot tell a table format from {fmt or 'the name'}",
+            "name the file .csv, .jsonl or .parquet, or set the format (dataset.format)",
+        )
+    fs = filesystem(location)
+    try:
+        with storage_errors(location), fs.open(location, "rb") as handle:
+            yield from _frames(handle, fmt, chunk_rows)
+    except UnicodeDecodeError as error:
+        raise DataError(
+            location,
+            f"bytes at offset {error.start} are not valid UTF-8",
+            UTF8_FIX,
+            row=_first_undecodable_line(location),
+        ) from error
+    except (pa.ArrowException, ValueError, pd.errors.ParserError) as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataError(
+            location,
+            f"cannot be read as {fmt} ({message})",
+            f"replace it with a valid {fmt} file",
+        ) from error
+
+
+def _frames(handle: io.IOBase, fmt: str, chunk_rows: int | None) -> Iterator[pd.DataFrame]:
+    if fmt == "parquet":
+        if chunk_rows is None:
+            yield pq.read_table(handle).to_pandas()
+        else:
+            for batch in pq.ParquetFile(handle).iter_batches(batch_size=chunk_rows):
+                yield batch.to_pandas()
+    elif fmt == "csv":
+        options = {"encoding": "utf-8", "dtype_backend": "numpy_nullable"}
+        if chunk_rows is None:
+            yield pd.read_csv(handle, **options)
+        else:
+            yield from pd.read_csv(handle, chunksize=chunk_rows, **options)
+    elif chunk_rows is None:
+        yield pd.read_json(handle, lines=True, dtype=False, encoding="utf-8")
+    else:
+        yield from pd.read_json(handle, lines=True, dtype=False, chunksize=chunk_rows)
+
+
+def read_head(location: str, rows: int) -> pd.DataFrame:
+    """The first `rows` rows, reading no further than needed."""
+    chunks, total = [], 0
+    for chunk in read_chunks(location, min(rows, 50_000)):
+        chunks.append(chunk)
+        total += len(chunk)
+        if total >= rows:
+            break
+    return pd.concat(chunks, ignore_index=True).head(rows)
+
+
+def _first_undecodable_line(location: str) -> str | None:
+    with filesystem(location).open(location, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return f"{number} (line {number} of the file)"
+    return None

@@ -1,0 +1,118 @@
+"""The classification pipeline, built from the `train` section of params.yaml.
+
+Every knob of the chosen scikit-learn vectoriser and classifier can be set in params.yaml; a key the
+estimator does not have is an error that names it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer, TfidfVectorizer
+from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.naive_bayes import ComplementNB, MultinomialNB
+from sklearn.pipeline import Pipeline
+from sklearn.svm import LinearSVC
+
+from textclf.core.errors import ParamsError
+from textclf.core.params import NormalizeOptions, PrepareParams, TrainParams
+from textclf.ml.nb_weighting import NBWeightedClassifier
+from textclf.ml.text import as_texts, normalize
+
+VECTORIZERS: dict[str, type[BaseEstimator]] = {
+    "tfidf": TfidfVectorizer,
+    "count": CountVectorizer,
+    "hashing": HashingVectorizer,
+}
+CLASSIFIERS: dict[str, type[BaseEstimator]] = {
+    "logreg": LogisticRegression,
+    "sgd": SGDClassifier,
+    "linear_svc": LinearSVC,
+    "complement_nb": ComplementNB,
+    "multinomial_nb": MultinomialNB,
+}
+NAIVE_BAYES = ("complement_nb", "multinomial_nb")
+SEEDED = ("random_state",)
+
+
+class TextNormalizer(TransformerMixin, BaseEstimator):
+    """First step of every model pipeline: raw text in, normalised text out."""
+
+    def __init__(self, options: NormalizeOptions) -> None:
+        self.options = options
+
+    def fit(self, X: Iterable[str], y: object = None) -> TextNormalizer:
+        return self
+
+    def transform(self, X: Iterable[str]) -> list[str]:
+        return [normalize(text, self.options) for text in as_texts(X)]
+
+
+def forget_object_ids(pipeline: Pipeline) -> Pipeline:
+    """Drop what a fitted pipeline remembers of memory addresses, so that the same data and
+    params pickle to the same bytes (and DVC sees the same model). scikit-learn's vectorisers
+    keep `id(stop_words)` only to skip a re-check of the stop words; they redo it if it is gone."""
+    for part in [pipeline, *pipeline.get_params(deep=True).values()]:
+        if hasattr(part, "_stop_words_id"):
+            del part._stop_words_id
+    return pipeline
+
+
+def build_pipeline(train: TrainParams, prepare: PrepareParams) -> Pipeline:
+    vectorizer = _estimator("train.vectorizer", VECTORIZERS, train.vectorizer, train.seed)
+    classifier = _estimator("train.classifier", CLASSIFIERS, train.classifier, train.seed)
+    if not hasattr(classifier, "predict_proba"):
+        # e.g. LinearSVC or a hinge-loss SGD: log-loss, ROC and calibration need probabilities.
+        classifier = CalibratedClassifierCV(classifier, cv=3)
+    if train.nb_weighting:
+        if train.classifier["kind"] in NAIVE_BAYES:
+            raise ParamsError(
+                "train.nb_weighting",
+                f"nb_weighting cannot feed {train.classifier['kind']}: weighted features can be "
+                "negative and naive Bayes already weighs features by class",
+                "set train.nb_weighting: false, or choose a linear classifier",
+            )
+        if isinstance(vectorizer, HashingVectorizer) and vectorizer.alternate_sign:
+            raise ParamsError(
+                "train.vectorizer.alternate_sign",
+                "nb_weighting needs non-negative features; the hashing vectorizer alternates signs",
+                "set train.vectorizer.alternate_sign: false",
+            )
+        classifier = NBWeightedClassifier(classifier, alpha=train.nb_alpha)
+    return Pipeline(
+        [
+            ("normalize", TextNormalizer(prepare.normalize)),
+            ("vectorize", vectorizer),
+            ("classify", classifier),
+        ]
+    )
+
+
+def _estimator(
+    section: str, registry: dict[str, type[BaseEstimator]], config: dict[str, Any], seed: int
+) -> BaseEstimator:
+    options = dict(config)
+    kind = options.pop("kind", None)
+    if kind not in registry:
+        raise ParamsError(
+            f"{section}.kind",
+            f"{section}.kind is {kind!r}",
+            f"set it to one of {', '.join(registry)}",
+        )
+    cls = registry[kind]
+    accepted = cls().get_params()
+    for key, value in options.items():
+        if key not in accepted:
+            raise ParamsError(
+                f"{section}.{key}",
+                f"{cls.__name__} has no parameter '{key}'",
+                f"remove {section}.{key} or use one of: {', '.join(sorted(accepted))}",
+            )
+        if isinstance(value, list):  # YAML has no tuples; ngram_range and friends want them
+            options[key] = tuple(value)
+    if any(name in accepted for name in SEEDED):
+        options.setdefault("random_state", seed)
+    return cls(**options)

@@ -1,0 +1,265 @@
+"""The pull-request report: what a change does to the model, against a base git revision.
+
+Both models are scored on the same evaluation rows, so the accuracy change is tested with paired
+statistics (McNemar's exact test and a paired bootstrap interval) rather than two independent
+proportions.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from scipy.stats import binomtest
+
+from textclf.core.errors import DataError
+from textclf.core.layout import Layout
+from textclf.core.params import flatten
+from textclf.ops.tracking import is_server
+
+MARKER = "<!-- textclf-report -->"
+HEADLINE = ("accuracy", "macro_f1", "roc_auc", "log_loss")
+FIGURES = ("confusion_matrix.png", "roc.png", "precision_recall.png", "calibration.png")
+
+
+@dataclass
+class Snapshot:
+    """The tracked results of one revision: what git holds under reports/ and params.yaml."""
+
+    label: str
+    metrics: dict[str, Any]
+    params: dict[str, Any]
+    predictions: pd.DataFrame | None = None
+    label_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Significance:
+    rows: int
+    base_only_correct: int
+    new_only_correct: int
+    delta: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+
+    @property
+    def significant(self) -> bool:
+        return self.p_value < 0.05
+
+
+def workspace_snapshot(root: Path) -> Snapshot:
+    return _snapshot("workspace", lambda relative: _read_file(root / relative))
+
+
+def git_snapshot(rev: str, root: Path) -> Snapshot:
+    check = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=root, capture_output=True
+    )
+    if check.returncode != 0:
+        raise DataError(rev, "not a git revision here", "fetch the base branch (git fetch origin)")
+    return _snapshot(rev, lambda relative: _git_show(root, rev, relative))
+
+
+def _snapshot(label: str, read: Callable[[Path], str | None]) -> Snapshot:
+    layout = Layout(Path())
+    metrics_text = read(layout.metrics)
+    if metrics_text is None:
+        raise DataError(
+            f"{label}:{layout.metrics}", "no metrics", "run `dvc repro` and commit reports/"
+        )
+    predictions = read(layout.predictions)
+    validation = read(layout.validation_report)
+    run = read(layout.run_record)
+    return Snapshot(
+        label=label,
+        metrics=json.loads(metrics_text),
+        params=yaml.safe_load(read(Path("params.yaml")) or "") or {},
+        predictions=(
+            pd.read_csv(io.StringIO(predictions), dtype={"id": str}) if predictions else None
+        ),
+        label_counts=json.loads(validation)["label_counts"] if validation else {},
+        run=json.loads(run) if run else {},
+    )
+
+
+def _read_file(path: Path) -> str | None:
+    return path.read_text() if path.exists() else None
+
+
+def _git_show(root: Path, rev: str, relative: Path) -> str | None:
+    result = subprocess.run(
+        ["git", "show", f"{rev}:{relative.as_posix()}"], cwd=root, capture_output=True, text=True
+    )
+    return result.stdout if result.returncode == 0 else None
+
+
+def paired_significance(
+    base: pd.DataFrame, new: pd.DataFrame, resamples: int = 2000, seed: int = 0
+) -> Significance | None:
+    """McNemar's exact test and a paired bootstrap 95% interval for the accuracy change, on the
+    rows both evaluations share (matched by id)."""
+    joined = base[["id", "correct"]].merge(new[["id", "correct"]], on="id", suffixes=("_b", "_n"))
+    if joined.empty:
+        return None
+    base_correct = joined["correct_b"].astype(bool).to_numpy()
+    new_correct = joined["correct_n"].astype(bool).to_numpy()
+    base_only = int((base_correct & ~new_correct).sum())
+    new_only = int((new_correct & ~base_correct).sum())
+    discordant = base_only + new_only
+    p_value = binomtest(new_only, discordant, 0.5).pvalue if discordant else 1.0
+    difference = new_correct.astype(float) - base_correct.astype(float)
+    rng = np.random.default_rng(seed)
+    samples = rng.integers(0, len(difference), size=(resamples, len(difference)))
+    deltas = difference[samples].mean(axis=1)
+    low, high = np.percentile(deltas, [2.5, 97.5])
+    return Significance(
+        len(joined),
+        base_only,
+        new_only,
+        float(difference.mean()),
+        float(low),
+        float(high),
+        float(p_value),
+    )
+
+
+def changed_params(base: dict, new: dict) -> list[tuple[str, Any, Any]]:
+    old, current = dict(flatten(base)), dict(flatten(new))
+    keys = sorted(set(old) | set(current))
+    return [(k, old.get(k), current.get(k)) for k in keys if old.get(k) != current.get(k)]
+
+
+def build_report(base: Snapshot, new: Snapshot, figures: str | None = None) -> str:
+    """Markdown for a pull-request comment; `figures` is where the PNGs are linked from."""
+    lines = [MARKER, f"## Model report: `{new.label}` vs `{base.label}`", ""]
+    lines += _metrics_table(base, new)
+    lines += _significance_section(base, new)
+    lines += _params_section(base, new)
+    lines += _data_section(base, new)
+    if figures is not None:
+        lines += ["### Plots (this change)", ""]
+        lines += [f"![{name[:-4]}]({figures}/{name})" for name in FIGURES]
+        lines.append("")
+    link = mlflow_link(new.run)
+    if link:
+        lines += [f"MLflow run: [{new.run['run_id']}]({link})", ""]
+    return "\n".join(lines)
+
+
+def _metrics_table(base: Snapshot, new: Snapshot) -> list[str]:
+    rows = [("test rows", base.metrics.get("test_rows"), new.metrics.get("test_rows"))]
+    rows += [(name, base.metrics.get(name), new.metrics.get(name)) for name in HEADLINE]
+    classes = sorted(set(base.metrics.get("per_class", {})) | set(new.metrics.get("per_class", {})))
+    for label in classes:
+        for stat in ("precision", "recall", "f1"):
+            rows.append(
+                (
+                    f"{label} {stat}",
+                    base.metrics.get("per_class", {}).get(label, {}).get(stat),
+                    new.metrics.get("per_class", {}).get(label, {}).get(stat),
+                )
+            )
+    table = ["### Metrics", "", "| metric | base | new | delta |", "| --- | ---: | ---: | ---: |"]
+    for name, old, current in rows:
+        if old is None and current is None:
+            continue
+        table.append(f"| {name} | {_number(old)} | {_number(current)} | {_delta(old, current)} |")
+    return [*table, ""]
+
+
+def _significance_section(base: Snapshot, new: Snapshot) -> list[str]:
+    lines = ["### Is the accuracy change more than noise?", ""]
+    result = None
+    if base.predictions is not None and new.predictions is not None:
+        result = paired_significance(base.predictions, new.predictions)
+    if result is None:
+        return [*lines, "Not computed: the two revisions share no evaluation rows.", ""]
+    verdict = "**significant**" if result.significant else "not significant"
+    return [
+        *lines,
+        f"Paired on {result.rows} shared test rows: the new model alone is right on "
+        f"{result.new_only_correct}, the base alone on {result.base_only_correct}.",
+        "",
+        f"- accuracy change {result.delta:+.4f}, 95% bootstrap interval "
+        f"[{result.ci_low:+.4f}, {result.ci_high:+.4f}]",
+        f"- McNemar exact test p = {result.p_value:.4g}: {verdict} at the 5% level",
+        "",
+    ]
+
+
+def _params_section(base: Snapshot, new: Snapshot) -> list[str]:
+    changes = changed_params(base.params, new.params)
+    if not changes:
+        return ["### Params", "", "No params changed.", ""]
+    lines = ["### Params changed", "", "| param | base | new |", "| --- | --- | --- |"]
+    lines += [f"| `{name}` | {old!r} | {current!r} |" for name, old, current in changes]
+    return [*lines, ""]
+
+
+def _data_section(base: Snapshot, new: Snapshot) -> list[str]:
+    lines = [
+        "### Data",
+        "",
+        "| split | label | base rows | new rows | change |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    splits = sorted(set(base.label_counts) | set(new.label_counts))
+    for split in splits:
+        old, current = base.label_counts.get(split, {}), new.label_counts.get(split, {})
+        for label in sorted(set(old) | set(current)):
+            a, b = old.get(label, 0), current.get(label, 0)
+            lines.append(f"| {split} | {label} | {a} | {b} | {b - a:+d} |")
+    if base.predictions is not None and new.predictions is not None:
+        old_ids, new_ids = set(base.predictions["id"]), set(new.predictions["id"])
+        lines += [
+            "",
+            f"Evaluation rows: {len(new_ids - old_ids)} added, {len(old_ids - new_ids)} removed.",
+        ]
+    return [*lines, ""]
+
+
+def mlflow_link(run: dict[str, Any]) -> str | None:
+    """A link to the run, when it lives on a tracking server (the run record says where)."""
+    uri = run.get("tracking_uri", "")
+    if not is_server(uri) or "run_id" not in run:
+        return None
+    return f"{uri.rstrip('/')}/#/experiments/{run['experiment_id']}/runs/{run['run_id']}"
+
+
+def write_report(base_rev: str, root: Path, output: Path) -> Path:
+    """Write `output`/report.md and copy this revision's figures beside it."""
+    from textclf.core.files import write_text
+
+    report = build_report(git_snapshot(base_rev, root), workspace_snapshot(root), "figures")
+    figures = output / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    for name in FIGURES:
+        source = Layout(root).figures / name
+        if source.exists():
+            shutil.copyfile(source, figures / name)
+    write_text(report, output / "report.md")
+    return output / "report.md"
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _delta(old: Any, new: Any) -> str:
+    if not isinstance(old, int | float) or not isinstance(new, int | float):
+        return "-"
+    change = new - old
+    return f"{change:+.4f}" if isinstance(change, float) else f"{change:+d}"

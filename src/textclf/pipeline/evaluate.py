@@ -1,0 +1,43 @@
+"""Evaluate: metrics, curve data for `dvc plots`, per-row predictions and worst errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from textclf.core.params import EvaluateParams
+from textclf.ml.metrics import compute_curves, compute_metrics
+from textclf.ml.scoring import score_texts
+
+
+@dataclass
+class Evaluation:
+    metrics: dict
+    predictions: pd.DataFrame  # id, actual, predicted, confidence, correct: per test row
+    curves: dict[str, pd.DataFrame] = field(default_factory=dict)
+    worst_errors: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def evaluate(model: Pipeline, test: pd.DataFrame, params: EvaluateParams) -> Evaluation:
+    scores = score_texts(model, test["text"].tolist())
+    actual = test["label"].astype(str).to_numpy()
+    predictions = pd.DataFrame(
+        {
+            "id": test["id"].astype(str).to_numpy(),
+            "actual": actual,
+            "predicted": scores.labels,
+            "confidence": np.round(scores.confidence, 6),
+            "correct": actual == scores.labels,
+        }
+    )
+    wrong = predictions.assign(text=test["text"].to_numpy())[~predictions["correct"]]
+    worst = wrong.sort_values("confidence", ascending=False).head(params.worst_errors)
+    return Evaluation(
+        metrics=compute_metrics(actual, scores),
+        predictions=predictions,
+        curves=compute_curves(actual, scores, params.calibration_bins),
+        worst_errors=worst[["id", "actual", "predicted", "confidence", "text"]],
+    )

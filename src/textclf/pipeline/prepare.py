@@ -1,0 +1,74 @@
+"""Prepare: normalise text, drop duplicates and leaked rows, split deterministically.
+
+A dataset's own test split is kept as it is (so benchmark numbers stay comparable); otherwise a
+seeded, stratified split is made from `prepare.test_size`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from textclf.core.errors import DataError
+from textclf.core.params import PrepareParams
+from textclf.ml.text import normalize
+
+
+@dataclass
+class Splits:
+    train: pd.DataFrame
+    test: pd.DataFrame
+    summary: dict
+
+
+def prepare(table: pd.DataFrame, params: PrepareParams, source: str = "labelled data") -> Splits:
+    table = table.assign(text=table["text"].map(lambda text: normalize(text, params.normalize)))
+    emptied = table["text"] == ""
+    table = table[~emptied]
+    has_own_split = set(table["split"]) >= {"train", "test"}
+    if has_own_split:
+        train, test = table[table["split"] == "train"], table[table["split"] == "test"]
+    else:
+        train, test = _stratified_split(table, params, source)
+    before = len(train)
+    if params.drop_duplicates:
+        train = train.drop_duplicates(subset=["text"], keep="first")
+    duplicates_dropped = before - len(train)
+    before = len(train)
+    if params.drop_train_test_overlap:
+        train = train[~train["text"].isin(set(test["text"]))]
+    summary = {
+        "own_test_split": has_own_split,
+        "emptied_by_normalisation": int(emptied.sum()),
+        "train_duplicates_dropped": duplicates_dropped,
+        "train_rows_in_test_dropped": before - len(train),
+        "train_rows": len(train),
+        "test_rows": len(test),
+    }
+    return Splits(
+        train.assign(split="train").reset_index(drop=True),
+        test.assign(split="test").reset_index(drop=True),
+        summary,
+    )
+
+
+def _stratified_split(
+    table: pd.DataFrame, params: PrepareParams, source: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    counts = table["label"].value_counts()
+    rare = counts[counts < 2]
+    if not rare.empty:
+        raise DataError(
+            source,
+            f"label(s) {rare.index.tolist()} have a single row, too few to stratify",
+            "add examples of those labels or remove them",
+            field="label",
+        )
+    # Sort first so the split depends only on the data and the seed, not on file order.
+    table = table.sort_values(["label", "id"], kind="stable").reset_index(drop=True)
+    train, test = train_test_split(
+        table, test_size=params.test_size, random_state=params.seed, stratify=table["label"]
+    )
+    return train.sort_index(), test.sort_index()

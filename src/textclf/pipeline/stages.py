@@ -1,0 +1,187 @@
+"""DVC stage entry points (dvc.yaml runs `textclf <stage>`): read inputs, call the stage's plain
+function, write outputs atomically. Each stage computes everything in memory before it writes,
+so a failure leaves no partial output.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from textclf.core.errors import DataError
+from textclf.core.files import (
+    atomic_path,
+    file_digest,
+    read_json,
+    write_csv,
+    write_json,
+    write_parquet,
+)
+from textclf.core.layout import Layout
+from textclf.core.params import Params
+
+log = logging.getLogger(__name__)
+
+def run_ingest(params: Params, layout: Layout) -> dict:
+    from textclf.pipeline.ingest import ingest
+
+    result = ingest(params.dataset)
+    write_parquet(result.labelled, layout.labelled)
+    write_parquet(result.unlabelled, layout.unlabelled)
+    return {"labelled": len(result.labelled), "unlabelled": len(result.unlabelled)}
+
+
+def run_validate(params: Params, layout: Layout) -> dict:
+    from textclf.pipeline.validate import validate
+
+    table = read_stage_output(layout.labelled, "ingest")
+    report = validate(table, params.dataset, params.validate, params.prepare, layout.labelled)
+    write_json(report, layout.validation_report)
+    return report
+
+
+def run_prepare(params: Params, layout: Layout) -> dict:
+    from textclf.pipeline.prepare import prepare
+
+    table = read_stage_output(layout.labelled, "ingest")
+    splits = prepare(table, params.prepare, str(layout.labelled))
+    write_parquet(splits.train, layout.train_split)
+    write_parquet(splits.test, layout.test_split)
+    write_json(splits.summary, layout.prepare_summary)
+    return splits.summary
+
+
+def run_train(params: Params, layout: Layout) -> dict:
+    import joblib
+
+    from textclf.ml.model import build_pipeline, forget_object_ids
+    from textclf.pipeline.train import train
+
+    build_pipeline(params.train, params.prepare)  # wrong params fail before the data is read
+    if params.mlflow.enabled:  # fail now, not after the fit, if the run cannot be tracked
+        from textclf.ops.tracking import connect
+
+        connect(layout.root, fallback_to_local=params.mlflow.fallback_to_local)
+    trained = train(read_stage_output(layout.train_split, "prepare"), params)
+    with atomic_path(layout.model) as tmp:
+        joblib.dump(forget_object_ids(trained.model), tmp)
+    write_json(trained.stats, layout.train_stats)
+    return trained.stats
+
+
+def run_evaluate(params: Params, layout: Layout) -> dict:
+    from textclf.ops.models import load_model
+    from textclf.pipeline.evaluate import evaluate
+    from textclf.pipeline.figures import save_figures
+
+    model = load_model(layout.model).pipeline
+    result = evaluate(model, read_stage_output(layout.test_split, "prepare"), params.evaluate)
+    write_json(result.metrics, layout.metrics)
+    write_csv(result.predictions, layout.predictions)
+    for name, curve in result.curves.items():
+        write_csv(curve, layout.plots / f"{name}.csv")
+    write_csv(result.worst_errors, layout.worst_errors)
+    save_figures(result.predictions, result.curves, layout.figures)
+    return result.metrics
+
+
+def run_track(params: Params, layout: Layout) -> dict:
+    if not params.mlflow.enabled:
+        record = {"tracking": "disabled"}
+    else:
+        from textclf.ops.models import load_model
+        from textclf.pipeline.track import RunInputs, log_run
+
+        test = read_stage_output(layout.test_split, "prepare")
+        inputs = RunInputs(
+            params=params,
+            model=load_model(layout.model).pipeline,
+            metrics=read_json(layout.metrics),
+            train_stats=read_json(layout.train_stats),
+            timings=read_json(layout.timings) if layout.timings.exists() else {},
+            example_texts=test["text"].head(3).tolist(),
+            data_hashes={
+                "train": file_digest(layout.train_split),
+                "test": file_digest(layout.test_split),
+                "model": file_digest(layout.model),
+            },
+            artifacts={
+                "plots": layout.plots,
+                "figures": layout.figures,
+                "reports": layout.validation_report,
+                "errors": layout.worst_errors,
+                "predictions": layout.predictions,
+            },
+        )
+        record = log_run(inputs, layout.root)
+    write_json(record, layout.run_record)
+    return record
+
+
+def run_register(params: Params, layout: Layout, name: str | None = None) -> dict:
+    from textclf.ops.registry import register
+    from textclf.ops.tracking import connect
+    from textclf.pipeline.track import load_run_record
+
+    record = load_run_record(layout.run_record)
+    uri = connect(layout.root)
+    if record["tracking_uri"] != uri:
+        raise DataError(
+            layout.run_record,
+            f"the run was tracked to {record['tracking_uri']}, but tracking now goes to {uri}",
+            "track the model where it will be registered: "
+            "`dvc repro --force --single-item track`",
+        )
+    return register(record, name or params.registry.model_name)
+
+
+def run_promote(params: Params, layout: Layout, name: str | None = None) -> dict:
+    from textclf.ops.registry import promote
+    from textclf.ops.tracking import connect
+
+    connect(layout.root)
+    decision = promote(
+        name or params.registry.model_name,
+        read_stage_output(layout.test_split, "prepare"),
+        params.registry.metric,
+        params.registry.min_improvement,
+    )
+    return decision.as_dict()
+
+
+# name -> (entry point, what it does); `textclf <name>` runs it, dvc.yaml names the same stages.
+STAGES: dict[str, tuple[Callable[[Params, Layout], dict], str]] = {
+    "ingest": (run_ingest, "Read the raw dataset named in the params into data/interim/."),
+    "validate": (
+        run_validate,
+        "Check schema and content; write reports/validation.json or name the bad rows.",
+    ),
+    "prepare": (run_prepare, "Normalise text and split into data/prepared/{train,test}.parquet."),
+    "train": (run_train, "Fit the params-defined pipeline; write models/model.joblib."),
+    "evaluate": (
+        run_evaluate,
+        "Score the test split; write metrics, plots, figures and worst errors.",
+    ),
+    "track": (run_track, "Log the run to MLflow (MLFLOW_TRACKING_URI, else ./mlflow.db)."),
+}
+
+
+def run_stage(name: str, params: Params, layout: Layout) -> dict:
+    """Run one stage and note how long it took (for MLflow, never in a tracked file)."""
+    started = time.perf_counter()
+    summary = STAGES[name][0](params, layout)
+    timings = read_json(layout.timings) if layout.timings.exists() else {}
+    timings[name] = round(time.perf_counter() - started, 2)
+    write_json(timings, layout.timings)
+    log.info("%s finished in %.1f s", name, timings[name])
+    return summary
+
+
+def read_stage_output(path: Path, producer: str) -> pd.DataFrame:
+    if not path.exists():
+        raise DataError(path, "input is missing", f"run the {producer} stage first (dvc repro)")
+    return pd.read_parquet(path)

@@ -1,0 +1,185 @@
+"""Track: log the pipeline's result as an MLflow run (params, metrics, plots, the model with its
+signature, git commit, data hashes, stage timings).
+
+Idempotent: a run is identified by a fingerprint of what it records (model, metrics, data and
+params); when the tracking store already holds that run, it is reused, so `dvc repro` can run
+this stage every time and a fresh clone's first `dvc repro` still tracks its model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+import textclf
+from textclf.core.errors import DataError
+from textclf.core.files import read_json
+from textclf.core.params import Params, flatten
+from textclf.ops.tracking import LOCAL_ARTIFACTS, connect
+
+MODEL_NAME = "model"
+FINGERPRINT_TAG = "textclf.fingerprint"
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunInputs:
+    """What a run logs, gathered by the stage from the pipeline's outputs."""
+
+    params: Params
+    model: Any
+    metrics: dict[str, Any]
+    train_stats: dict[str, Any]
+    timings: dict[str, float]
+    example_texts: list[str]
+    data_hashes: dict[str, str]  # name -> md5, the model's included as "model"
+    artifacts: dict[str, Path]  # artifact folder -> file or directory
+
+    def fingerprint(self) -> str:
+        content = json.dumps(
+            [self.params.as_dict(), self.metrics, self.train_stats, self.data_hashes],
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256(content.encode()).hexdigest()
+
+
+def log_run(inputs: RunInputs, root: Path) -> dict[str, str]:
+    uri = connect(root, fallback_to_local=inputs.params.mlflow.fallback_to_local)
+    import mlflow
+
+    experiment_id = _experiment_id(mlflow, inputs.params.mlflow.experiment, uri, root)
+    fingerprint = inputs.fingerprint()
+    commit, dirty = git_commit(root)
+    existing = mlflow.search_runs(
+        experiment_ids=[experiment_id],
+        filter_string=f"tags.`{FINGERPRINT_TAG}` = '{fingerprint}'",
+        output_format="list",
+        max_results=1,
+    )
+    if existing:
+        run = existing[0]
+        log.info("already tracked as run %s", run.info.run_id)
+        model_id = run.outputs.model_outputs[0].model_id if run.outputs.model_outputs else ""
+        return _record(
+            uri,
+            experiment_id,
+            run.info.run_id,
+            run.data.tags.get("git_commit", commit),
+            f"models:/{model_id}",
+        )
+    tags = {
+        "git_commit": commit,
+        "git_dirty": str(dirty).lower(),
+        "dataset": inputs.params.dataset.name,
+        "dataset_source": inputs.params.dataset.source,
+        FINGERPRINT_TAG: fingerprint,
+        **{f"data_md5.{name}": digest for name, digest in inputs.data_hashes.items()},
+    }
+    run_name = f"{inputs.params.dataset.name}-{commit[:8]}"
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
+        mlflow.log_params(dict(flatten(inputs.params.as_dict())))
+        numeric = {
+            **inputs.metrics,
+            "train": _numbers(inputs.train_stats),
+            "seconds": inputs.timings,
+        }
+        mlflow.log_metrics({_metric_key(k): v for k, v in flatten(numeric) if _is_number(v)})
+        for folder, path in inputs.artifacts.items():
+            if path.is_dir():
+                mlflow.log_artifacts(str(path), artifact_path=folder)
+            elif path.exists():
+                mlflow.log_artifact(str(path), artifact_path=folder)
+        logged_model_uri = _log_model(mlflow, inputs, tags)
+    log.info("tracked run %s at %s", run.info.run_id, uri)
+    return _record(uri, experiment_id, run.info.run_id, commit, logged_model_uri)
+
+
+def _log_model(mlflow: Any, inputs: RunInputs, tags: dict[str, str]) -> str:
+    from mlflow.models import infer_signature
+
+    example = pd.DataFrame({"text": inputs.example_texts})
+    logged = mlflow.sklearn.log_model(
+        inputs.model,
+        name=MODEL_NAME,
+        signature=infer_signature(example, inputs.model.predict(example)),
+        input_example=example,
+        # The package travels with the model, so it loads where textclf is not installed.
+        code_paths=[str(Path(textclf.__file__).parent)],
+        serialization_format="cloudpickle",
+        pip_requirements=_requirements(),
+        tags=tags,
+    )
+    return str(logged.model_uri)
+
+
+def _record(
+    uri: str, experiment_id: str, run_id: str, commit: str, logged_model_uri: str
+) -> dict[str, str]:
+    return {
+        "tracking_uri": uri,
+        "experiment_id": experiment_id,
+        "run_id": run_id,
+        "model_uri": f"runs:/{run_id}/{MODEL_NAME}",
+        "logged_model_uri": logged_model_uri,
+        "git_commit": commit,
+    }
+
+
+def _experiment_id(mlflow: Any, name: str, uri: str, root: Path) -> str:
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = None
+    if uri.startswith("sqlite:"):
+        # Keep local artifacts beside the store, not in whatever directory the command ran from.
+        location = (root / LOCAL_ARTIFACTS).resolve().as_uri()
+    return mlflow.create_experiment(name, artifact_location=location)
+
+
+def git_commit(root: Path) -> tuple[str, bool]:
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    try:
+        return git("rev-parse", "HEAD"), bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return "unknown", True
+
+
+def _metric_key(key: str) -> str:
+    return "".join(char if char.isalnum() or char in "_-./ " else "_" for char in key)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _numbers(stats: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in stats.items() if _is_number(value)}
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    packages = ["scikit-learn", "scipy", "numpy", "pandas", "cloudpickle", "mlflow"]
+    return [f"{package}=={version(package)}" for package in packages]
+
+
+def load_run_record(path: Path) -> dict[str, str]:
+    if not path.exists():
+        raise DataError(path, "no tracked run recorded", "run `dvc repro` (the track stage) first")
+    record = read_json(path)
+    if "run_id" not in record:
+        raise DataError(path, "tracking was disabled for this run", "set mlflow.enabled: true")
+    return record
