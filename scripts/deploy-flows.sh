@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Create the process work pool (if missing) and every deployment of prefect.yaml on the Prefect
-# server at $PREFECT_API_URL, once it answers. `make deploy` and the Prefect host's
+# Fetch the data the flows read, then create the process work pool (if missing) and every
+# deployment of prefect.yaml on the Prefect server at $PREFECT_API_URL, once it answers. `make deploy` and the Prefect host's
 # textclf-deploy.service run it; running it again updates the deployments in place.
 #   scripts/deploy-flows.sh [WORK_POOL]
 set -euo pipefail
@@ -15,5 +15,7 @@ for _ in $(seq 60); do
   fi
   sleep 2
 done
+# The held-out split that monitoring compares batches with, for this checkout's version.
+dvc pull --allow-missing data/prepared/test.parquet
 prefect work-pool inspect "$pool" >/dev/null 2>&1 || prefect work-pool create "$pool" --type process
 prefect --no-prompt deploy --all

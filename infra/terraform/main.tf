@@ -57,6 +57,7 @@ locals {
     dvc_remote_url      = "s3://${module.storage.dvc_bucket}/dvcstore"
     batch_input_url     = "s3://${module.storage.batch_bucket}/incoming"
     batch_output_url    = "s3://${module.storage.batch_bucket}/scored"
+    labelled_input_url  = "s3://${module.storage.batch_bucket}/labelled"
     mlflow_tracking_uri = local.mlflow_tracking_uri
     prefect_api_url     = local.prefect_api_url
   }

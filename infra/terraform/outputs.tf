@@ -25,6 +25,11 @@ output "batch_output_url" {
   value       = local.settings.batch_output_url
 }
 
+output "labelled_input_url" {
+  description = "Where new labelled files land for retraining (retrain.labelled_input)."
+  value       = local.settings.labelled_input_url
+}
+
 output "mlflow_tracking_uri" {
   description = "MLflow tracking URI inside the VPC."
   value       = local.settings.mlflow_tracking_uri
@@ -83,6 +88,11 @@ output "mlflow_log_group" {
 output "prefect_log_group" {
   description = "CloudWatch logs of the Prefect host."
   value       = module.orchestration.log_group
+}
+
+output "github_token_secret_arn" {
+  description = "Secret holding the GitHub token retraining opens pull requests with."
+  value       = module.orchestration.github_token_secret_arn
 }
 
 output "db_secret_arn" {

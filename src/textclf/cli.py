@@ -84,12 +84,21 @@ _register_stage_commands()
 
 
 @app.command()
-def register(params: Path = ParamsOption, root: Path = RootOption, name: str = NameOption) -> None:
+def register(
+    params: Path = ParamsOption,
+    root: Path = RootOption,
+    name: str = NameOption,
+    allow_uncommitted: bool = typer.Option(
+        False,
+        "--allow-uncommitted",
+        help="register although no commit describes the model (recorded; never promoted)",
+    ),
+) -> None:
     """Register the last tracked run's model and give it the `challenger` alias."""
     from textclf.pipeline.stages import run_register
 
     values = _params(params)
-    _echo(_guard(lambda: run_register(values, Layout(root), name), params))
+    _echo(_guard(lambda: run_register(values, Layout(root), name, allow_uncommitted), params))
 
 
 @app.command()
@@ -183,11 +192,17 @@ def monitor_batch(
 
 
 @app.command()
-def retrain(root: Path = RootOption) -> None:
-    """Pull data, reproduce, register, promote, push (the retrain flow's work, without Prefect)."""
+def retrain(
+    root: Path = typer.Option(
+        Path("."), "--root", help="the checkout (only read; its origin is the remote pushed to)"
+    ),
+    reason: str = typer.Option("scheduled", "--reason", help="scheduled, drift or manual"),
+) -> None:
+    """Fold new labelled data in, retrain at the newest base branch in a tree of its own, commit
+    and push, register, promote, open a pull request (the retrain flow's work, without Prefect)."""
     from textclf.ops.retrain import run_retrain
 
-    _echo(_guard(lambda: run_retrain(root)))
+    _echo(_guard(lambda: run_retrain(root, reason)))
 
 
 stack_app = typer.Typer(help="The local stack: S3 (moto), MLflow server, Prefect server.")
@@ -264,10 +279,11 @@ def infra_settings(
             typer.echo(f"  gh variable set {name} --body {value}")
 
 
-@infra_app.command(
-    "with-database-url",
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-)
+# Commands that run another command (after --) with a secret in its environment.
+PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+@infra_app.command("with-database-url", context_settings=PASS_THROUGH)
 def infra_with_database_url(
     ctx: typer.Context,
     secret_arn: str = typer.Option(..., help="Secrets Manager secret RDS keeps the credentials in"),
@@ -278,16 +294,36 @@ def infra_with_database_url(
     create_database: bool = typer.Option(False, help="create the database if it is missing"),
 ) -> None:
     """Run a command (after --) with the database URL in its environment, not its arguments."""
-    import os
-
     from textclf.infra import aws
 
-    if not ctx.args:
-        raise typer.BadParameter("give the command to run after --")
     url = aws.database_url(secret_arn, endpoint, database, scheme)
     if create_database and aws.ensure_database(url):
         typer.echo(f"created database {database}", err=True)
-    os.execvpe(ctx.args[0], ctx.args, {**os.environ, env: url})
+    _exec_with(ctx, {env: url})
+
+
+@infra_app.command("with-secret", context_settings=PASS_THROUGH)
+def infra_with_secret(
+    ctx: typer.Context,
+    secret_arn: str = typer.Option(..., help="Secrets Manager secret holding one string"),
+    env: str = typer.Option(..., help="variable that receives it"),
+    optional: bool = typer.Option(False, help="run without it while the secret has no value"),
+) -> None:
+    """Run a command (after --) with a secret in its environment, not its arguments."""
+    from textclf.infra import aws
+
+    value = _guard(lambda: aws.secret_value(secret_arn, optional))
+    if value is None:
+        typer.echo(f"{secret_arn} has no value yet: {env} is not set", err=True)
+    _exec_with(ctx, {env: value} if value is not None else {})
+
+
+def _exec_with(ctx: typer.Context, extra_env: dict[str, str]) -> None:
+    import os
+
+    if not ctx.args:
+        raise typer.BadParameter("give the command to run after --")
+    os.execvpe(ctx.args[0], ctx.args, {**os.environ, **extra_env})
 
 
 if __name__ == "__main__":

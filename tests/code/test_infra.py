@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import boto3
@@ -13,9 +14,10 @@ from moto import mock_aws
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
+from tests.conftest import free_port
 from tests.infra.units import read_env_file
 from textclf.cli import app
-from textclf.core.errors import DataError, SetupError
+from textclf.core.errors import DataError, ServiceUnavailable, SetupError
 from textclf.core.params import load_params
 from textclf.infra import aws, stack
 
@@ -25,6 +27,7 @@ OUTPUTS = {
     "dvc_remote_url": "s3://textclf-dev-dvc-123456789012/dvcstore",
     "batch_input_url": "s3://textclf-dev-batch-123456789012/incoming",
     "batch_output_url": "s3://textclf-dev-batch-123456789012/scored",
+    "labelled_input_url": "s3://textclf-dev-batch-123456789012/labelled",
     "mlflow_tracking_uri": "http://mlflow.textclf-dev.internal:5000",
     "prefect_api_url": "http://prefect.textclf-dev.internal:4200/api",
     "ci_role_arn": "arn:aws:iam::123456789012:role/textclf-dev-github-ci",
@@ -147,3 +150,44 @@ def test_database_url_quotes_the_secret_password() -> None:
         5432,
         "mlflow",
     )
+
+
+def test_a_secret_without_a_value_is_optional_but_a_dead_service_is_not(monkeypatch) -> None:
+    with mock_aws():
+        client = boto3.client("secretsmanager", region_name="eu-west-1")
+        empty = client.create_secret(Name="github-token")["ARN"]
+        assert aws.secret_value(empty, optional=True) is None
+        with pytest.raises(DataError, match="has no value"):
+            aws.secret_value(empty)
+        client.put_secret_value(SecretId=empty, SecretString="token-1")
+        assert aws.secret_value(empty, optional=True) == "token-1"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    with pytest.raises(ServiceUnavailable, match="Secrets Manager did not answer"):
+        aws.secret_value(empty, optional=True)
+
+
+def test_with_secret_puts_the_value_in_the_environment_only() -> None:
+    """`textclf infra with-secret` replaces itself with the command (exec), so run it in a child
+    process that holds the (moto) secret."""
+    script = "import os, sys; print(os.environ['GITHUB_TOKEN'], sys.argv[1:])"
+    child = (
+        "from moto import mock_aws\n"
+        "import boto3, sys\n"
+        "with mock_aws():\n"
+        "    client = boto3.client('secretsmanager', region_name='eu-west-1')\n"
+        "    arn = client.create_secret(Name='t', SecretString='s3cr3t')['ARN']\n"
+        "    from textclf.cli import app\n"
+        "    sys.argv = ['textclf', 'infra', 'with-secret', '--secret-arn', arn,\n"
+        f"                '--env', 'GITHUB_TOKEN', '--', sys.executable, '-c', {script!r}, 'x']\n"
+        "    app()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", child],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t"},
+    )
+    assert result.stdout.strip() == "s3cr3t ['x']", result.stderr

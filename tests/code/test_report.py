@@ -139,3 +139,11 @@ def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
         "      - run: echo ${{ github.nope }}\n"
     )
     assert subprocess.run(["actionlint", str(broken)], capture_output=True).returncode != 0
+
+
+def test_the_champion_column_compares_with_production() -> None:
+    base, new = snapshots()
+    champion = Snapshot(label="champion v3", metrics={"accuracy": 0.9, "test_rows": 4}, params={})
+    report = build_report(base, new, champion=champion)
+    assert "| metric | base | new | delta | champion v3 | new - champion |" in report
+    assert "| accuracy | 0.8500 | 1.0000 | +0.1500 | 0.9000 | +0.1000 |" in report

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import REPO_PARAMS, make
@@ -35,11 +35,13 @@ def test_options_switch_steps_off() -> None:
 
 
 # Pieces that spell HTML entities (named, numeric, nested), tags, breaks, URLs and mentions.
-PIECES = ["&", "amp;", "lt;", "gt;", "#60;", "#x3c;", "Amp;", "AMP;", "nbsp;", "<", ">", "/",
-          "b", "br", "B", " ", "\n", "@", "x", "http://", "www.", ".", ";", "a"]  # fmt: skip
+PIECES = ["&", "amp;", "lt;", "gt;", "#60;", "#x3c;", "#64;", "Amp;", "AMP;", "nbsp;",
+          "<", ">", "/", "b", "br", "B", " ", "\n", "@", "x", "http://", "www.", ".", ";",
+          "a"]  # fmt: skip
 
 
 @settings(max_examples=500)
+@example("@b@amp;", NormalizeOptions(False, False, True, False))  # one mention exposed the next
 @given(
     st.lists(st.sampled_from(PIECES), max_size=25).map("".join),
     st.builds(NormalizeOptions, st.booleans(), st.booleans(), st.booleans(), st.booleans()),

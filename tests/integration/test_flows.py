@@ -6,9 +6,11 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,6 +24,18 @@ from textclf.core.errors import DataError
 from textclf.infra import stack
 
 pytestmark = pytest.mark.integration
+
+
+def wait_for_flow_run(flow_run_id: str, env: dict[str, str], timeout: float) -> str:
+    """The final state type of a flow run, asked of the Prefect server with its CLI."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        command = ["prefect", "flow-run", "inspect", flow_run_id, "--output", "json"]
+        state = json.loads(sh(*command, cwd=Path("."), env=env))["state_type"]
+        if state in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            return state
+        time.sleep(3)
+    raise AssertionError(f"flow run {flow_run_id} did not finish in {timeout} s")
 
 
 def register_champion(repo: Path, env: dict[str, str], name: str) -> None:
@@ -127,9 +141,23 @@ def test_deployed_batch_predict_on_a_worker(reproduced_repo, local_stack, tmp_pa
         "prefect_home": tmp_path / "prefect-home",
         "work_pool": "ec2-process",
         "port": local_stack.prefect_port,
+        # created without a value, as Terraform creates it: the worker starts without a token
+        "github_token_secret_arn": stack.client(local_stack, "secretsmanager").create_secret(
+            Name=f"github-token-{tmp_path.name}"
+        )["ARN"],
     }
     deploy = service("orchestration", "textclf-deploy.service", **unit_values)
-    run_unit = {"HOME": os.environ["HOME"]}  # systemd starts services with a clean environment
+    # systemd starts services with a clean environment; this machine's package-index settings
+    # (its TLS certificates, proxy) come along, as a host's system-wide settings would.
+    network = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+    run_unit = {
+        "HOME": os.environ["HOME"],
+        **{
+            name: value
+            for name, value in os.environ.items()
+            if name in network or name.startswith(("PIP_", "UV_", "HTTP", "NO_PROXY"))
+        },
+    }
     # uv comes from pip on the hosts (/usr/local/bin, on the unit's PATH); here it is elsewhere.
     uv_dir = str(Path(shutil.which("uv")).parent)
     subprocess.run(
@@ -151,13 +179,14 @@ def test_deployed_batch_predict_on_a_worker(reproduced_repo, local_stack, tmp_pa
         )
     try:
 
-        def run_batch_deployment() -> None:
+        def run_deployment(name: str = "batch-predict/batch-predict", *options: str) -> None:
             result = subprocess.run(
                 [
                     "prefect",
                     "deployment",
                     "run",
-                    "batch-predict/batch-predict",
+                    name,
+                    *options,
                     "--watch",
                     "--watch-timeout",
                     "600",
@@ -172,7 +201,7 @@ def test_deployed_batch_predict_on_a_worker(reproduced_repo, local_stack, tmp_pa
             assert result.returncode == 0, result.stdout + result.stderr + log
             assert "Completed" in result.stdout, result.stdout + log
 
-        run_batch_deployment()
+        run_deployment()
         scored_key = "scored/unsup.parquet.parquet"
         s3.download_file(local_stack.batch_bucket, scored_key, str(tmp_path / "scored.parquet"))
         scored = pd.read_parquet(tmp_path / "scored.parquet")
@@ -187,7 +216,7 @@ def test_deployed_batch_predict_on_a_worker(reproduced_repo, local_stack, tmp_pa
         assert "scored/unsup.parquet.monitor.html" in keys
         first = s3.head_object(Bucket=local_stack.batch_bucket, Key=scored_key)["LastModified"]
 
-        run_batch_deployment()  # nothing new: nothing is scored again
+        run_deployment()  # nothing new: nothing is scored again
         again = json.loads(
             s3.get_object(Bucket=local_stack.batch_bucket, Key="scored/_manifest.json")[
                 "Body"
@@ -197,38 +226,42 @@ def test_deployed_batch_predict_on_a_worker(reproduced_repo, local_stack, tmp_pa
         assert (
             s3.head_object(Bucket=local_stack.batch_bucket, Key=scored_key)["LastModified"] == first
         )
+
+        # main moves on (no run pulls the checkout, so nothing conflicts), a labelled file and a
+        # new batch land, and a drift-started retrain and a batch run go at the same time on
+        # the same worker. The retrain works in a tree of its own and pushes a branch to the
+        # checkout's origin (`repo` here); with no GitHub token it opens no pull request.
+        (repo / "NOTES.md").write_text("main moved\n")
+        sh("git", "add", "NOTES.md", cwd=repo)
+        sh("git", "commit", "-qm", "main moves", cwd=repo)
+        labelled = unlabelled.head(300).assign(
+            label=["pos" if i % 3 else "neg" for i in range(300)]
+        )
+        labelled.to_parquet(tmp_path / "labelled.parquet")
+        s3.upload_file(
+            str(tmp_path / "labelled.parquet"), local_stack.batch_bucket, "labelled/l.parquet"
+        )
+        unlabelled.head(50).to_parquet(tmp_path / "more.parquet")
+        s3.upload_file(
+            str(tmp_path / "more.parquet"), local_stack.batch_bucket, "incoming/more.parquet"
+        )
+        started = sh(
+            "prefect", "deployment", "run", "retrain/retrain", "--param", "reason=drift",
+            cwd=repo, env=env,
+        )  # fmt: skip
+        retrain_run = re.search(r"UUID: ([0-9a-f-]{36})", started)[1]
+        run_deployment()  # the batch run, while the retrain runs
+        assert "scored/more.parquet.parquet" in {
+            o["Key"] for o in s3.list_objects_v2(Bucket=local_stack.batch_bucket)["Contents"]
+        }
+        state = wait_for_flow_run(retrain_run, env, timeout=600)
+        log = (tmp_path / "worker.log").read_text(errors="replace")[-4000:]
+        assert state == "COMPLETED", log
+        branches = sh("git", "branch", "--list", "retrain/*", cwd=repo).split()
+        assert len(branches) == 1 and branches[0].startswith("retrain/")
+        assert sh("git", "diff", "--stat", "main", branches[0], "--", "dvc.lock", cwd=repo)
+        assert sh("git", "status", "--porcelain", cwd=worker_home) == ""
+        assert "no pull request opened" in (tmp_path / "worker.log").read_text(errors="replace")
     finally:
         os.killpg(worker_process.pid, signal.SIGTERM)
         worker_process.wait(timeout=60)
-
-
-def test_retrain_registers_promotes_pushes_and_is_idempotent(
-    reproduced_repo, local_stack, tmp_path
-):
-    from textclf.ops.retrain import run_retrain
-
-    env = stack.settings(local_stack)
-    repo = copy_repo(reproduced_repo, tmp_path / "repo")
-    stack.write_settings(local_stack, repo)
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["registry"]["model_name"] = "textclf-retrain"
-    params["train"]["classifier"]["C"] = 0.2  # a change for retraining to pick up
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
-    summary = run_retrain(repo, env)
-    assert [step["step"] for step in summary["steps"]] == [
-        "pull",
-        "update",
-        "repro",
-        "register",
-        "promote",
-        "push",
-    ]
-    assert summary["promoted"] is True and "no champion yet" in summary["reason"]
-    assert summary["register"]["tracking_uri"] == local_stack.mlflow_url
-    assert "Everything is up to date" in sh("dvc", "push", cwd=repo, env=env)
-
-    again = run_retrain(repo, env)
-    assert [step["step"] for step in again["steps"]] == ["pull", "update", "repro", "push"]
-    assert again["reason"] == "the pipeline was up to date: no new model to register"
-    assert json.loads((repo / "reports/retrain_summary.json").read_text()) == again

@@ -4,6 +4,7 @@ metrics and plots, the MLflow run, the registry and the reloaded model."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import joblib
@@ -12,7 +13,9 @@ import pytest
 import yaml
 
 from tests.conftest import SHARED_DATASETS
-from tests.integration.conftest import read_json, sh
+from tests.integration.conftest import copy_repo, read_json, sh
+from textclf.core.files import file_digest
+from textclf.ops.gitrepo import locked_model_md5
 
 pytestmark = pytest.mark.integration
 
@@ -91,8 +94,30 @@ def test_register_command_versions_the_model(reproduced_repo: Path) -> None:
         "textclf-imdb", registered["version"]
     )
     run_tags = mlflow_client(reproduced_repo).get_run(registered["run_id"]).data.tags
-    assert version.tags["git_commit"] == run_tags["git_commit"]
     assert version.tags["data_md5.train"] == run_tags["data_md5.train"]
+    # git_commit names a commit whose dvc.lock names this very model, on the version and the run
+    model_md5 = file_digest(reproduced_repo / "models/model.joblib")
+    assert version.tags["model_md5"] == model_md5
+    for commit in (version.tags["git_commit"], run_tags["git_commit"]):
+        lock = sh("git", "show", f"{commit}:dvc.lock", cwd=reproduced_repo)
+        assert locked_model_md5(lock) == model_md5
+
+
+def test_register_refuses_a_model_no_commit_describes(reproduced_repo, tmp_path) -> None:
+    repo = copy_repo(reproduced_repo, tmp_path / "repo")
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["train"]["classifier"]["C"] = 0.02
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh("dvc", "repro", cwd=repo)  # a new model, its dvc.lock not committed
+    result = subprocess.run(["textclf", "register"], cwd=repo, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "the committed dvc.lock (HEAD) does not name this model" in result.stderr
+    assert "git add dvc.lock" in result.stderr
+    forced = json.loads(sh("textclf", "register", "--allow-uncommitted", cwd=repo))
+    assert forced["git_commit"] == "uncommitted" and forced["registered_uncommitted"] == "true"
+    decision = json.loads(sh("textclf", "promote", cwd=repo))
+    assert decision["promoted"] is False
+    assert "registered without a commit" in decision["reason"]
 
 
 def test_experiment_with_param_override(reproduced_repo: Path) -> None:

@@ -98,6 +98,8 @@ def retrain(repo: Path, config: stack.StackConfig, **vectorizer: object) -> None
     params["train"]["vectorizer"].update(vectorizer)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     sh("dvc", "repro", cwd=repo, env=stack.settings(config))
+    sh("git", "add", "-A", cwd=repo)  # only a committed model can be registered
+    sh("git", "commit", "-qm", "retrained", cwd=repo)
 
 
 def test_server_tracking_registry_and_promotion(remote_repo: Path, local_stack) -> None:

@@ -24,6 +24,13 @@ from textclf.core.errors import DataError, ParamsError
 
 DEFAULT_PARAMS = Path("params.yaml")
 FORMATS = ("auto", "aclimdb", "csv", "jsonl", "parquet")
+# Keys whose value must be one of a few words.
+CHOICES = {
+    "dataset.format": FORMATS,
+    "dataset.label_field": ("sentiment", "rating"),
+    "dataset.new_rows": ("train", "newest_to_test"),
+    "retrain.promotion": ("rule", "merged"),
+}
 
 
 @dataclass(frozen=True)
@@ -47,13 +54,13 @@ class DatasetParams:
     id_column: str | None
     split_column: str | None
     unlabelled_source: str | None
+    split_from_path: bool
     label_field: str  # aclimdb only: sentiment | rating
     labels: list[str] | None
     download_dir: str
-
-    def __post_init__(self) -> None:
-        _choice("dataset.format", self.format, FORMATS)
-        _choice("dataset.label_field", self.label_field, ("sentiment", "rating"))
+    deliveries: str
+    new_rows: str
+    new_rows_test_share: float
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,16 @@ class BatchParams:
 
 
 @dataclass(frozen=True)
+class RetrainParams:
+    labelled_input: str
+    promotion: str  # rule | merged
+    base_branch: str
+    branch_prefix: str
+    github_api: str
+    github_repository: str | None
+
+
+@dataclass(frozen=True)
 class MonitorParams:
     sample_rows: int
     drift_share: float
@@ -140,6 +157,7 @@ class Params:
     mlflow: MlflowParams
     registry: RegistryParams
     batch: BatchParams
+    retrain: RetrainParams
     monitor: MonitorParams
     # The file these were read from, for messages; not a param.
     source: str = dataclasses.field(
@@ -155,6 +173,7 @@ class Params:
 # Where batch files live depends on the environment (local stack, dev, prod), not on the
 # experiment: the settings `textclf stack up` and `textclf infra settings` write override these.
 BATCH_LOCATION_ENV = {"input": "TEXTCLF_BATCH_INPUT", "output": "TEXTCLF_BATCH_OUTPUT"}
+LABELLED_INPUT_ENV = "TEXTCLF_LABELLED_INPUT"
 
 
 def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
@@ -171,11 +190,16 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
         params = _build(Params, raw, prefix="")
     except ParamsError as error:
         raise error.in_file(path) from None
-    located = {
-        key: os.environ[var] for key, var in BATCH_LOCATION_ENV.items() if os.environ.get(var)
+    env = os.environ
+    batch = {key: env[var] for key, var in BATCH_LOCATION_ENV.items() if env.get(var)}
+    retrain = {
+        "labelled_input": os.environ.get(LABELLED_INPUT_ENV) or params.retrain.labelled_input
     }
     return dataclasses.replace(
-        params, batch=dataclasses.replace(params.batch, **located), source=str(path)
+        params,
+        batch=dataclasses.replace(params.batch, **batch),
+        retrain=dataclasses.replace(params.retrain, **retrain),
+        source=str(path),
     )
 
 
@@ -205,6 +229,8 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
             values[name] = _build(hint, raw[name], f"{prefix}{name}.")
         else:
             values[name] = _coerce(f"{prefix}{name}", raw[name], hint)
+        if f"{prefix}{name}" in CHOICES:
+            _choice(f"{prefix}{name}", values[name], CHOICES[f"{prefix}{name}"])
     return cls(**values)
 
 

@@ -65,6 +65,10 @@ def storage_errors(location: str) -> Iterator[None]:
             location, f"access denied ({error})", "check the credentials and the bucket policy"
         ) from error
     except _unavailable_errors() as error:
+        if type(error).__name__ == "NoCredentialsError":
+            raise SetupError(
+                location, "no AWS credentials here", "configure them (or load .stack/env)"
+            ) from error
         raise ServiceUnavailable(
             location,
             f"the store did not answer ({type(error).__name__}: {error})",

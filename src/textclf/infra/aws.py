@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from textclf.core import retry
-from textclf.core.errors import DataError, SetupError, StepFailed
+from textclf.core.errors import DataError, ServiceUnavailable, SetupError, StepFailed
 
 TERRAFORM_DIR = Path("infra/terraform")
 
@@ -26,6 +26,7 @@ SETTINGS_OUTPUTS: dict[str, str | None] = {
     "dvc_remote_url": None,
     "batch_input_url": "TEXTCLF_BATCH_INPUT",
     "batch_output_url": "TEXTCLF_BATCH_OUTPUT",
+    "labelled_input_url": "TEXTCLF_LABELLED_INPUT",
     "mlflow_tracking_uri": "MLFLOW_TRACKING_URI",
     "prefect_api_url": "PREFECT_API_URL",
 }
@@ -150,6 +151,29 @@ def write_settings(
     return env
 
 
+def secret_value(secret_arn: str, optional: bool = False, client: Any = None) -> str | None:
+    """A secret's current string. With `optional`, a secret that has no value yet is None;
+    a Secrets Manager that does not answer is never taken for that."""
+    if client is None:
+        import boto3
+
+        client = boto3.client("secretsmanager", region_name=secret_arn.split(":")[3])
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return client.get_secret_value(SecretId=secret_arn)["SecretString"]
+    except client.exceptions.ResourceNotFoundException:
+        if optional:
+            return None
+        raise DataError(
+            secret_arn, "the secret has no value", "put one: aws secretsmanager put-secret-value"
+        ) from None
+    except (BotoCoreError, ClientError) as error:
+        raise ServiceUnavailable(
+            secret_arn, f"Secrets Manager did not answer ({error})", "retry when it is reachable"
+        ) from error
+
+
 def database_url(
     secret_arn: str,
     endpoint: str,
@@ -158,11 +182,7 @@ def database_url(
     client: Any = None,
 ) -> str:
     """SQLAlchemy URL of an RDS database whose credentials RDS keeps in Secrets Manager."""
-    if client is None:
-        import boto3
-
-        client = boto3.client("secretsmanager", region_name=secret_arn.split(":")[3])
-    secret = json.loads(client.get_secret_value(SecretId=secret_arn)["SecretString"])
+    secret = json.loads(secret_value(secret_arn, client=client) or "{}")
     user, password = quote(secret["username"], safe=""), quote(secret["password"], safe="")
     return f"{scheme}://{user}:{password}@{endpoint}/{database}"
 

@@ -85,10 +85,13 @@ def settings(config: StackConfig) -> dict[str, str]:
         "AWS_DEFAULT_REGION": REGION,
         **retry.client_env(),
         "AWS_ENDPOINT_URL_S3": config.s3_url,
+        # moto answers every AWS API on one port: the stack's Secrets Manager too
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": config.s3_url,
         "MLFLOW_S3_ENDPOINT_URL": config.s3_url,
         "MLFLOW_TRACKING_URI": config.mlflow_url,
         "TEXTCLF_BATCH_INPUT": f"s3://{config.batch_bucket}/incoming",
         "TEXTCLF_BATCH_OUTPUT": f"s3://{config.batch_bucket}/scored",
+        "TEXTCLF_LABELLED_INPUT": f"s3://{config.batch_bucket}/labelled",
     }
     if "prefect" in config.services:
         values["PREFECT_API_URL"] = config.prefect_api_url

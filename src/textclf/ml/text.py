@@ -32,7 +32,10 @@ def normalize(text: str, options: NormalizeOptions) -> str:
     if options.replace_urls:
         text = _URL.sub(f" {URL_TOKEN} ", text)
     if options.replace_mentions:
-        text = _MENTION.sub(f" {MENTION_TOKEN} ", text)
+        # Replacing one mention can expose the next ("@a@b": "@b" follows a letter, then a
+        # space); each pass removes at least one "@", so this ends.
+        while (replaced := _MENTION.sub(f" {MENTION_TOKEN} ", text)) != text:
+            text = replaced
     return _SPACE.sub(" ", text).strip()
 
 

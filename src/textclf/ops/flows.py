@@ -3,7 +3,7 @@
 - batch-predict: score new input files with the champion model, then monitor each scored file;
   a drift verdict starts the retrain deployment.
 - monitor: an Evidently report for one scored batch against the training data.
-- retrain: refresh data, reproduce, register, promote, push.
+- retrain: fold new labelled data in, reproduce, commit, push, register, promote, open a PR.
 
 Each flow reads the params file once and hands the typed sections to its tasks. Tasks retry a
 service that did not answer, never bad input (`errors.retryable`). The library's log records
@@ -135,12 +135,14 @@ def monitor_flow(
 
 
 @flow(name="retrain")
-def retrain_flow(root: str = ".") -> dict:
+def retrain_flow(checkout: str = ".", reason: str = "scheduled") -> dict:
+    """Retrain in a tree of its own at the newest base branch (textclf.ops.retrain); `checkout`
+    is only read. `reason` is "drift" when a drift verdict started it."""
     from textclf.ops.retrain import run_retrain
 
     _start_run()
-    summary = run_retrain(Path(root))
-    get_run_logger().info("retrained: %s", summary["reason"])
+    summary = run_retrain(Path(checkout), reason)
+    get_run_logger().info("retraining: %s", summary["outcome"])
     return summary
 
 
@@ -149,6 +151,6 @@ def trigger_retrain() -> str:
     from prefect.deployments import run_deployment
 
     name = os.environ.get("TEXTCLF_RETRAIN_DEPLOYMENT", RETRAIN_DEPLOYMENT)
-    run = run_deployment(name, timeout=0)
+    run = run_deployment(name, parameters={"reason": "drift"}, timeout=0)
     get_run_logger().warning("drift detected: started %s (flow run %s)", name, run.id)
     return str(run.id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from textclf.core.params import flatten
 from textclf.ops.tracking import is_server
 
 MARKER = "<!-- textclf-report -->"
+log = logging.getLogger(__name__)
 HEADLINE = ("accuracy", "macro_f1", "roc_auc", "log_loss")
 FIGURES = ("confusion_matrix.png", "roc.png", "precision_recall.png", "calibration.png")
 
@@ -140,10 +142,16 @@ def changed_params(base: dict, new: dict) -> list[tuple[str, Any, Any]]:
     return [(k, old.get(k), current.get(k)) for k in keys if old.get(k) != current.get(k)]
 
 
-def build_report(base: Snapshot, new: Snapshot, figures: str | None = None) -> str:
-    """Markdown for a pull-request comment; `figures` is where the PNGs are linked from."""
+def build_report(
+    base: Snapshot,
+    new: Snapshot,
+    figures: str | None = None,
+    champion: Snapshot | None = None,
+) -> str:
+    """Markdown for a pull-request comment; `figures` is where the PNGs are linked from;
+    `champion`, when given, adds the production model scored on the same test rows."""
     lines = [MARKER, f"## Model report: `{new.label}` vs `{base.label}`", ""]
-    lines += _metrics_table(base, new)
+    lines += _metrics_table(base, new, champion)
     lines += _significance_section(base, new)
     lines += _params_section(base, new)
     lines += _data_section(base, new)
@@ -157,24 +165,43 @@ def build_report(base: Snapshot, new: Snapshot, figures: str | None = None) -> s
     return "\n".join(lines)
 
 
-def _metrics_table(base: Snapshot, new: Snapshot) -> list[str]:
-    rows = [("test rows", base.metrics.get("test_rows"), new.metrics.get("test_rows"))]
-    rows += [(name, base.metrics.get(name), new.metrics.get(name)) for name in HEADLINE]
-    classes = sorted(set(base.metrics.get("per_class", {})) | set(new.metrics.get("per_class", {})))
-    for label in classes:
-        for stat in ("precision", "recall", "f1"):
-            rows.append(
-                (
-                    f"{label} {stat}",
-                    base.metrics.get("per_class", {}).get(label, {}).get(stat),
-                    new.metrics.get("per_class", {}).get(label, {}).get(stat),
-                )
-            )
-    table = ["### Metrics", "", "| metric | base | new | delta |", "| --- | ---: | ---: | ---: |"]
-    for name, old, current in rows:
-        if old is None and current is None:
+def _metric_rows(snapshots: list[Snapshot]) -> list[tuple[str, list[Any]]]:
+    """(name, value per snapshot) for the headline and per-class metrics."""
+    names = [("test rows", ("test_rows",)), *((name, (name,)) for name in HEADLINE)]
+    classes = sorted({label for snap in snapshots for label in snap.metrics.get("per_class", {})})
+    names += [
+        (f"{label} {stat}", ("per_class", label, stat))
+        for label in classes
+        for stat in ("precision", "recall", "f1")
+    ]
+    rows = []
+    for name, path in names:
+        values = []
+        for snap in snapshots:
+            value: Any = snap.metrics
+            for key in path:
+                value = value.get(key) if isinstance(value, dict) else None
+            values.append(value)
+        rows.append((name, values))
+    return rows
+
+
+def _metrics_table(base: Snapshot, new: Snapshot, champion: Snapshot | None) -> list[str]:
+    header, rule = "| metric | base | new | delta |", "| --- | ---: | ---: | ---: |"
+    snapshots = [base, new]
+    if champion is not None:
+        header += f" {champion.label} | new - champion |"
+        rule += " ---: | ---: |"
+        snapshots.append(champion)
+    table = ["### Metrics", "", header, rule]
+    for name, values in _metric_rows(snapshots):
+        if values[0] is None and values[1] is None:
             continue
-        table.append(f"| {name} | {_number(old)} | {_number(current)} | {_delta(old, current)} |")
+        old, current = values[0], values[1]
+        line = f"| {name} | {_number(old)} | {_number(current)} | {_delta(old, current)} |"
+        if champion is not None:
+            line += f" {_number(values[2])} | {_delta(values[2], current)} |"
+        table.append(line)
     return [*table, ""]
 
 
@@ -241,7 +268,10 @@ def write_report(base_rev: str, root: Path, output: Path) -> Path:
     """Write `output`/report.md and copy this revision's figures beside it."""
     from textclf.core.files import write_text
 
-    report = build_report(git_snapshot(base_rev, root), workspace_snapshot(root), "figures")
+    champion = champion_snapshot(root)
+    report = build_report(
+        git_snapshot(base_rev, root), workspace_snapshot(root), "figures", champion
+    )
     figures = output / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     for name in FIGURES:
@@ -250,6 +280,31 @@ def write_report(base_rev: str, root: Path, output: Path) -> Path:
             shutil.copyfile(source, figures / name)
     write_text(report, output / "report.md")
     return output / "report.md"
+
+
+def champion_snapshot(root: Path) -> Snapshot | None:
+    """The registry's champion scored on the workspace's test rows, when a tracking server is
+    configured and answers and there is a champion; None otherwise (the report says so)."""
+    from textclf.core.errors import DataError as NoChampion
+    from textclf.core.errors import ServiceUnavailable
+    from textclf.core.params import load_params
+    from textclf.ml.metrics import compute_metrics
+    from textclf.ops.models import load_model
+    from textclf.ops.registry import CHAMPION, alias_uri
+    from textclf.ops.tracking import tracking_uri
+
+    test_split = Layout(root).test_split
+    if not is_server(tracking_uri(root)) or not test_split.exists():
+        return None
+    name = load_params(root / "params.yaml").registry.model_name
+    try:
+        model = load_model(alias_uri(name, CHAMPION), root)
+    except (NoChampion, ServiceUnavailable) as error:
+        log.warning("champion not compared: %s", error)
+        return None
+    test = pd.read_parquet(test_split, columns=["text", "label"])
+    metrics = compute_metrics(test["label"].astype(str).to_numpy(), model.score(test["text"]))
+    return Snapshot(label=f"champion v{model.version}", metrics=metrics, params={})
 
 
 def _number(value: Any) -> str:

@@ -8,6 +8,7 @@ promotion (ServiceUnavailable): a registry hiccup must never look like an empty 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -67,29 +68,35 @@ def version_by_alias(name: str, alias: str) -> Any | None:
         raise mlflow_error(error, alias_uri(name, alias)) from error
 
 
-def register(run: dict[str, str], name: str) -> dict[str, str]:
+def register(run: dict[str, str], name: str, commit: dict[str, str]) -> dict[str, str]:
     """Register a logged run's model under `name` as the challenger; the version carries the
-    run's git commit and data hashes as tags."""
+    run's data hashes and `commit` (git_commit, and how it was established) as tags."""
     import mlflow
 
     registry = client()
     try:
         tags = registry.get_run(run["run_id"]).data.tags
-        version = mlflow.register_model(
-            run["model_uri"],
-            name,
-            tags={key: value for key, value in tags.items() if not key.startswith("mlflow.")},
-        )
+        tags = {key: value for key, value in tags.items() if not key.startswith("mlflow.")}
+        version = mlflow.register_model(run["model_uri"], name, tags={**tags, **commit})
         registry.set_registered_model_alias(name, CHALLENGER, version.version)
     except Exception as error:
         raise mlflow_error(error, run["model_uri"]) from error
     log.info("registered %s version %s as %s", name, version.version, CHALLENGER)
-    return {"name": name, "version": str(version.version), "alias": CHALLENGER, **run}
+    return {"name": name, "version": str(version.version), "alias": CHALLENGER, **run, **commit}
 
 
-def promote(name: str, test: pd.DataFrame, metric: str, min_improvement: float) -> Decision:
+def promote(
+    name: str,
+    test: pd.DataFrame,
+    metric: str,
+    min_improvement: float,
+    releasable: Callable[[Any], str | None] = lambda version: None,
+) -> Decision:
     """Score challenger and champion on `test`; move `champion` if the challenger wins by the
-    margin. The decision and its reason are recorded as tags on the challenger version."""
+    margin. The decision and its reason are recorded as tags on the challenger version.
+
+    `releasable(version)` says why a version may not become champion (e.g. its commit is not
+    on the git remote), or None."""
     if metric not in HIGHER_IS_BETTER:
         raise ParamsError(
             "registry.metric",
@@ -103,6 +110,11 @@ def promote(name: str, test: pd.DataFrame, metric: str, min_improvement: float) 
             "there is no challenger to promote",
             "register one first with `textclf register`",
         )
+    blocked = releasable(challenger)
+    if blocked is not None:
+        reason = f"not promoted: {blocked}"
+        decision = Decision(False, reason, metric, str(challenger.version), float("nan"))
+        return _record_decision(name, challenger, decision)
     champion = version_by_alias(name, CHAMPION)
     challenger_score = score(name, str(challenger.version), test, metric)
     decision = Decision(False, "", metric, str(challenger.version), challenger_score)
@@ -126,6 +138,10 @@ def promote(name: str, test: pd.DataFrame, metric: str, min_improvement: float) 
             f"champion v{champion.version} {metric}={champion_score:.4f} on {len(test)} rows; "
             f"improvement {gain:+.4f} is {comparison} the required {min_improvement:.4f}"
         )
+    return _record_decision(name, challenger, decision)
+
+
+def _record_decision(name: str, challenger: Any, decision: Decision) -> Decision:
     registry = client()
     try:
         if decision.promoted:

@@ -1,69 +1,217 @@
-"""Retraining: refresh the data, reproduce the pipeline, register the challenger, run the
-promotion rule, push the outputs, and write a short summary. Each step is a command a person
-would type, run in the repository the worker checked out. Idempotent: when `dvc repro` finds
-nothing new, no model version is registered."""
+"""Retraining: new labelled data in, a reproducible model out, every retrain a commit on the git
+remote and a pull request.
+
+It runs in a working tree of its own at the newest commit of `retrain.base_branch` (a `git
+worktree` of the checkout it is started from, whose `origin` is the remote it pushes to), with
+that commit's own locked environment (`uv run --frozen`), so the code that trains is the code the
+commit names. The checkout's working tree, its environment and its settings files are only read
+(`.dvc/config.local`: the DVC remote; its DVC cache is shared).
+
+Steps: pull the data, fold new labelled files in (textclf.ops.deliveries), `dvc repro`; when
+dvc.lock changed, commit it with the reports and deliveries on `retrain/<UTC time>`, push the DVC
+outputs, then the branch, register the model (its `git_commit` tag names that commit), apply the
+promotion policy, and open a pull request whose body is the metric report against the base
+branch and the champion. Nothing is registered before its commit is on the remote; a failed step
+leaves no branch and no version, and the next run does the work again.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 import subprocess
+import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
+
 from textclf.core.errors import ServiceUnavailable, StepFailed
-from textclf.core.files import read_json, write_json
 from textclf.core.layout import Layout
+from textclf.core.params import load_params
+from textclf.ops import gitrepo
+from textclf.ops.deliveries import fold_in
+from textclf.ops.github import open_pull_request, repository_from_remote
 
-REFRESH = (
-    ("pull", ["dvc", "pull", "--allow-missing"]),
-    ("update", ["dvc", "update", "--recursive", "data"]),  # newest data of `dvc import` sources
-    ("repro", ["dvc", "repro"]),
-)
-REGISTER = (("register", ["textclf", "register"]), ("promote", ["textclf", "promote"]))
-PUSH = (("push", ["dvc", "push"]),)
-SUMMARY = Path("reports/retrain_summary.json")
+log = logging.getLogger(__name__)
+RESULTS = ("dvc.lock", "params.yaml", "reports", "data")  # what a retraining commit holds
 
 
-def run_retrain(root: Path, env: dict[str, str] | None = None) -> dict:
-    layout = Layout(root)
-    before = _run_id(layout)
-    summary: dict = {"steps": []}
-    _steps(REFRESH, root, env, summary)
-    new_run = _run_id(layout)
-    if new_run is not None and new_run != before:
-        _steps(REGISTER, root, env, summary)
-        summary["promoted"] = summary["promote"]["promoted"]
-        summary["reason"] = summary["promote"]["reason"]
-    else:
-        summary["promoted"] = False
-        summary["reason"] = "the pipeline was up to date: no new model to register"
-    _steps(PUSH, root, env, summary)
-    metrics = read_json(layout.metrics)
-    summary["metrics"] = {key: metrics.get(key) for key in ("accuracy", "macro_f1", "roc_auc")}
-    write_json(summary, root / SUMMARY)
-    return summary
+class Retraining:
+    """One retraining run: its tree, its steps and their timings."""
 
+    def __init__(self, checkout: Path, env: dict[str, str] | None) -> None:
+        self.checkout = checkout.resolve()
+        self.env = {**os.environ, **(env or {})}
+        for inherited in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"):  # the tree has its own
+            self.env.pop(inherited, None)
+        self.summary: dict = {"steps": []}
+        self.tree = Path(tempfile.mkdtemp(prefix="textclf-retrain-")) / "tree"
 
-def _steps(steps: tuple, root: Path, env: dict[str, str] | None, summary: dict) -> None:
-    for name, command in steps:
+    def step(self, name: str, *command: str, run: bool = True) -> str:
+        """Run a command in the tree with the tree's environment; `textclf` exits 3 when a
+        service did not answer, which stays worth retrying."""
         started = time.perf_counter()
-        result = subprocess.run(
-            command, cwd=root, capture_output=True, text=True, env={**os.environ, **(env or {})}
-        )
-        summary["steps"].append({"step": name, "seconds": round(time.perf_counter() - started, 1)})
+        argv = ["uv", "run", "--frozen", "--no-dev", *command] if run else list(command)
+        result = subprocess.run(argv, cwd=self.tree, capture_output=True, text=True, env=self.env)
+        seconds = round(time.perf_counter() - started, 1)
+        self.summary["steps"].append({"step": name, "seconds": seconds})
         if result.returncode != 0:
-            tail = (result.stderr or result.stdout).strip().splitlines()[-5:]
-            # `textclf` commands exit 3 when a service did not answer: worth retrying.
+            tail = (result.stderr or result.stdout).strip().splitlines()[-6:]
             failure = ServiceUnavailable if result.returncode == 3 else StepFailed
             raise failure(
                 " ".join(command),
                 f"retraining stopped at the {name} step:\n  " + "\n  ".join(tail),
-                "fix the cause above and run the retrain flow again (it is idempotent)",
+                "fix the cause above and run retraining again; nothing was published",
             )
-        if name in ("register", "promote"):
-            summary[name] = json.loads(result.stdout)
+        log.info("%s: %.1f s", name, seconds)
+        return result.stdout
+
+    def open_tree(self, base: str) -> str:
+        gitrepo.git(self.checkout, "fetch", "--quiet", "origin", base)
+        commit = gitrepo.git(self.checkout, "rev-parse", f"origin/{base}")
+        gitrepo.git(self.checkout, "worktree", "add", "--quiet", "--detach", str(self.tree), commit)
+        local = self.checkout / ".dvc" / "config.local"
+        if local.exists():
+            shutil.copyfile(local, self.tree / ".dvc" / "config.local")
+        self.step(
+            "cache",
+            "dvc",
+            "cache",
+            "dir",
+            "--local",
+            str(self.checkout / ".dvc" / "cache"),
+            run=False,
+        )
+        return commit
+
+    def close_tree(self) -> None:
+        gitrepo.git(self.checkout, "worktree", "remove", "--force", str(self.tree), check=False)
+        gitrepo.git(self.checkout, "worktree", "prune", check=False)
+        shutil.rmtree(self.tree.parent, ignore_errors=True)
 
 
-def _run_id(layout: Layout) -> str | None:
-    return read_json(layout.run_record).get("run_id") if layout.run_record.exists() else None
+def run_retrain(
+    checkout: Path, reason: str = "scheduled", env: dict[str, str] | None = None
+) -> dict:
+    """Retrain from the newest base branch; returns what happened (and is idempotent)."""
+    settings = load_params(checkout / "params.yaml").retrain
+    run = Retraining(checkout, env)
+    summary = run.summary
+    summary["reason_started"] = reason
+    try:
+        summary["base_commit"] = run.open_tree(settings.base_branch)
+        run.step("pull", "dvc", "pull", "--allow-missing")
+        params = load_params(run.tree / "params.yaml")
+        layout = Layout(run.tree)
+        folder = run.tree / params.dataset.deliveries
+        known = pd.Series(dtype=str)
+        if layout.labelled.exists():
+            known = pd.read_parquet(layout.labelled, columns=["text"])["text"]
+        started = time.perf_counter()
+        folded = fold_in(
+            params.retrain.labelled_input,
+            folder,
+            params.dataset,
+            params.prepare.normalize,
+            known,
+            proposed_deliveries(run.checkout, settings.branch_prefix),
+        )
+        summary["labelled"] = folded.as_dict()
+        summary["steps"].append(
+            {"step": "fold in", "seconds": round(time.perf_counter() - started, 1)}
+        )
+        for item in folded.added:
+            run.step("track delivery", "dvc", "add", item["file"])
+        if reason == "drift" and not folded.added:
+            summary["outcome"] = (
+                "drift detected, but there is no new labelled data to retrain on: "
+                "nothing was retrained"
+            )
+            log.warning(summary["outcome"])
+            return summary
+        run.step("repro", "dvc", "repro")
+        if not gitrepo.git(run.tree, "status", "--porcelain", "--", "dvc.lock"):
+            summary["outcome"] = "the pipeline was up to date: no new model to register"
+            return summary
+        branch = settings.branch_prefix + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        metrics = json.loads((layout.metrics).read_text())
+        gitrepo.git(run.tree, "checkout", "--quiet", "-b", branch)
+        gitrepo.git(run.tree, "add", "--", *RESULTS)
+        gitrepo.git(
+            run.tree,
+            "-c",
+            "user.name=textclf retrain",
+            "-c",
+            "user.email=retrain@textclf.invalid",
+            "commit",
+            "--quiet",
+            "-m",
+            f"Retrain ({reason}): {folded.rows} new labelled rows, "
+            f"accuracy {metrics['accuracy']:.4f}",
+        )
+        summary["branch"] = branch
+        summary["commit"] = gitrepo.git(run.tree, "rev-parse", "HEAD")
+        run.step("push data", "dvc", "push")
+        run.step("push branch", "git", "push", "--quiet", "origin", branch, run=False)
+        try:
+            summary["register"] = json.loads(run.step("register", "textclf", "register"))
+        except Exception:
+            # A pushed branch without its registered version would look done to the next run
+            # (its deliveries count as proposed): take it back, so the next run redoes it all.
+            gitrepo.git(run.tree, "push", "--quiet", "origin", "--delete", branch, check=False)
+            raise
+        if params.retrain.promotion == "rule":
+            summary["promote"] = json.loads(run.step("promote", "textclf", "promote"))
+        report = run.step("report", "textclf", "report", "--base", f"origin/{settings.base_branch}")
+        summary["pull_request"] = pull_request(run, params.retrain, branch, report)
+        summary["outcome"] = f"registered version {summary['register']['version']} from {branch}"
+        return summary
+    finally:
+        run.close_tree()
+        if "branch" in summary:
+            gitrepo.git(run.checkout, "branch", "--quiet", "-D", summary["branch"], check=False)
+
+
+def proposed_deliveries(checkout: Path, prefix: str) -> set[str]:
+    """Fingerprints of deliveries that a retraining branch on the remote already holds, so a
+    file is proposed once, not again on every run until its pull request is merged."""
+    gitrepo.git(
+        checkout,
+        "fetch",
+        "--quiet",
+        "origin",
+        f"+refs/heads/{prefix}*:refs/remotes/origin/{prefix}*",
+    )
+    found = set()
+    for ref in gitrepo.git(
+        checkout, "for-each-ref", "--format=%(refname)", f"refs/remotes/origin/{prefix}"
+    ).split():
+        names = gitrepo.git(checkout, "ls-tree", "--name-only", ref, "data/labelled/", check=False)
+        found |= {
+            Path(name).name.split(".")[0] for name in names.split() if name.endswith(".parquet.dvc")
+        }
+    return found
+
+
+def pull_request(run: Retraining, settings, branch: str, report: str) -> dict:
+    remote = gitrepo.git(run.checkout, "remote", "get-url", "origin")
+    repository = settings.github_repository or repository_from_remote(remote)
+    if repository is None:
+        why = f"the remote {remote} is not on GitHub and retrain.github_repository is not set"
+        log.warning("no pull request opened for %s: %s", branch, why)
+        return {"opened": False, "why": why}
+    title = f"Retrain: {branch}"
+    opened = open_pull_request(
+        settings.github_api, repository, branch, settings.base_branch, title, report
+    )
+    if opened is None:
+        return {
+            "opened": False,
+            "why": "no GitHub token (GITHUB_TOKEN): the branch is pushed, "
+            "no pull request was opened",
+        }
+    return {"opened": True, "number": opened.number, "url": opened.url}

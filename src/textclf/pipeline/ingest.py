@@ -9,6 +9,7 @@ batch scoring.
 from __future__ import annotations
 
 import hashlib
+import re
 import tarfile
 import urllib.error
 import urllib.request
@@ -38,9 +39,14 @@ def ingest(params: DatasetParams) -> IngestResult:
     fmt = detect_format(source) if params.format == "auto" else params.format
     if fmt == "aclimdb":
         result = read_aclimdb(source, params.label_field)
+    elif source.is_dir():
+        result = IngestResult(read_table_folder(source, params), _empty_table())
     else:
         labelled = read_dataset_table(source, fmt, params, labelled=True)
         result = IngestResult(labelled, _empty_table())
+    delivered = split_deliveries(read_deliveries(Path(params.deliveries)), params)
+    if not delivered.empty:
+        result.labelled = pd.concat([result.labelled, delivered], ignore_index=True)
     if params.unlabelled_source:
         extra = fetch(params.unlabelled_source, None, Path(params.download_dir))
         fmt = detect_format(extra) if params.format in ("auto", "aclimdb") else params.format
@@ -104,6 +110,8 @@ def detect_format(path: Path) -> str:
     name = path.name.lower()
     if name.endswith((".tar.gz", ".tgz")) or (path.is_dir() and _find_aclimdb_root(path)):
         return "aclimdb"
+    if path.is_dir():
+        return "auto"  # a folder of tables: each file's format from its name
     fmt = table_format(name)
     if fmt is not None:
         return fmt
@@ -201,13 +209,49 @@ def _decode(data: bytes, where: object) -> str:
         ) from error
 
 
-# --- CSV / JSONL / Parquet ----------------------------------------------------------------------
+# --- CSV / JSONL / Parquet: one file, or a folder of them ---------------------------------------
+
+SPLITS = ("train", "test")
+
+
+def read_table_folder(folder: Path, params: DatasetParams) -> pd.DataFrame:
+    """Every table below `folder` (e.g. train.csv and test.csv, or Parquet parts), in name
+    order; with `dataset.split_from_path`, each file's split is the `train` or `test` in its
+    name or folder."""
+    files = sorted(path for path in folder.rglob("*") if path.is_file() and table_format(path.name))
+    if not files:
+        raise DataError(folder, "the folder holds no .csv, .jsonl or .parquet file", "add them")
+    tables = []
+    for path in files:
+        relative = path.relative_to(folder)
+        fmt = table_format(path.name) if params.format == "auto" else params.format
+        table = read_dataset_table(path, fmt, params, labelled=True, name=relative.as_posix())
+        if params.split_from_path:
+            table["split"] = _split_from_path(relative, folder)
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)
+
+
+def _split_from_path(relative: Path, folder: Path) -> str:
+    words = re.findall(r"[a-z]+", relative.as_posix().lower())  # "parts/train-2.csv": parts, train
+    found = {split for split in SPLITS if split in words}
+    if len(found) != 1:
+        raise DataError(
+            folder / relative,
+            "dataset.split_from_path is true, but the path names "
+            + ("neither train nor test" if not found else "both train and test"),
+            "name the file or its folder train or test, or set dataset.split_from_path: false",
+        )
+    return found.pop()
 
 
 def read_dataset_table(
-    path: Path, fmt: str, params: DatasetParams, *, labelled: bool
+    path: str | Path, fmt: str, params: DatasetParams, *, labelled: bool, name: str | None = None
 ) -> pd.DataFrame:
+    """One table with the dataset's columns renamed to id, text, label (and split); `name`
+    (default: the file's name) is what ids and origins say the rows came from."""
     frame = read_table(str(path), fmt)
+    name = name or PurePosixPath(str(path)).name
     wanted = {"text": params.text_column}
     if labelled:
         wanted["label"] = params.label_column
@@ -227,9 +271,10 @@ def read_dataset_table(
         _check_labels_present(frame, params.label_column, path)
     row_numbers = pd.RangeIndex(1, len(frame) + 1)
     table = frame.rename(columns={column: role for role, column in wanted.items()})
-    table["origin"] = [f"{path.name}:{row}" for row in row_numbers]
+    table["origin"] = [f"{name}:{row}" for row in row_numbers]
     if "id" not in wanted:
-        table["id"] = [f"{path.stem}/{row}" for row in row_numbers]
+        stem = name.split(".")[0]
+        table["id"] = [f"{stem}/{row}" for row in row_numbers]
     table["id"] = table["id"].astype(str)
     if "split" not in wanted:
         table["split"] = "" if labelled else "unlabelled"
@@ -239,7 +284,35 @@ def read_dataset_table(
     return _order(table.reset_index(drop=True))
 
 
-def _check_labels_present(frame: pd.DataFrame, column: str, path: Path) -> None:
+def read_deliveries(folder: Path) -> pd.DataFrame:
+    """The labelled rows folded in by retraining (textclf.ops.deliveries), in delivery order."""
+    columns = ["id", "text", "label", "delivery", "received_at"]
+    if not folder.is_dir():
+        return pd.DataFrame({column: pd.Series(dtype=str) for column in columns})
+    missing = [p for p in folder.glob("*.parquet.dvc") if not p.with_suffix("").exists()]
+    if missing:
+        raise DataError(
+            missing[0].with_suffix(""),
+            "a delivery is tracked but its data is not here",
+            "fetch it with `dvc pull` (make pull)",
+        )
+    parts = [pd.read_parquet(path) for path in sorted(folder.glob("*.parquet"))]
+    if not parts:
+        return pd.DataFrame({column: pd.Series(dtype=str) for column in columns})
+    rows = pd.concat(parts, ignore_index=True)
+    return rows.sort_values(["received_at", "id"], kind="stable").reset_index(drop=True)
+
+
+def split_deliveries(rows: pd.DataFrame, params: DatasetParams) -> pd.DataFrame:
+    """Delivered rows as ingested rows: all to train, or the newest share to test."""
+    rows = rows.assign(split="train", origin=rows["delivery"].astype(str) + ".parquet")
+    if params.new_rows == "newest_to_test" and len(rows):
+        newest = round(len(rows) * params.new_rows_test_share)
+        rows.loc[rows.index[len(rows) - newest :], "split"] = "test"
+    return _order(rows.drop(columns=["delivery"]))
+
+
+def _check_labels_present(frame: pd.DataFrame, column: str, path: str | Path) -> None:
     missing = frame[column].isna() | (frame[column].astype(str).str.strip() == "")
     if missing.any():
         first = int(missing.to_numpy().nonzero()[0][0]) + 1

@@ -27,11 +27,14 @@ def prepare(table: pd.DataFrame, params: PrepareParams, source: str = "labelled 
     table = table.assign(text=table["text"].map(lambda text: normalize(text, params.normalize)))
     emptied = table["text"] == ""
     table = table[~emptied]
-    has_own_split = set(table["split"]) >= {"train", "test"}
-    if has_own_split:
-        train, test = table[table["split"] == "train"], table[table["split"] == "test"]
-    else:
-        train, test = _stratified_split(table, params, source)
+    # Rows that come with a split keep it (a dataset's own split, delivered rows); the others
+    # are split here, seeded and stratified.
+    unsplit = ~table["split"].isin(["train", "test"])
+    has_own_split = not unsplit.any()
+    train, test = table[table["split"] == "train"], table[table["split"] == "test"]
+    if not has_own_split:
+        new_train, new_test = _stratified_split(table[unsplit], params, source)
+        train, test = pd.concat([new_train, train]), pd.concat([new_test, test])
     before = len(train)
     if params.drop_duplicates:
         train = train.drop_duplicates(subset=["text"], keep="first")

@@ -26,6 +26,7 @@ from textclf.core.params import Params
 
 log = logging.getLogger(__name__)
 
+
 def run_ingest(params: Params, layout: Layout) -> dict:
     from textclf.pipeline.ingest import ingest
 
@@ -122,7 +123,11 @@ def run_track(params: Params, layout: Layout) -> dict:
     return record
 
 
-def run_register(params: Params, layout: Layout, name: str | None = None) -> dict:
+def run_register(
+    params: Params, layout: Layout, name: str | None = None, allow_uncommitted: bool = False
+) -> dict:
+    """Register the tracked model, tagged with the commit whose dvc.lock names it."""
+    from textclf.ops.gitrepo import UNCOMMITTED, commit_for_model
     from textclf.ops.registry import register
     from textclf.ops.tracking import connect
     from textclf.pipeline.track import load_run_record
@@ -136,10 +141,25 @@ def run_register(params: Params, layout: Layout, name: str | None = None) -> dic
             "track the model where it will be registered: "
             "`dvc repro --force --single-item track`",
         )
-    return register(record, name or params.registry.model_name)
+    model_md5 = file_digest(layout.model)
+    commit = commit_for_model(layout.root, model_md5)
+    if commit is None and not allow_uncommitted:
+        raise DataError(
+            layout.root / "dvc.lock",
+            f"the committed dvc.lock (HEAD) does not name this model (md5 {model_md5}), so no "
+            "commit could give it back",
+            "commit the pipeline's results first (git add dvc.lock params.yaml reports data "
+            "&& git commit), then register; for a throwaway experiment, --allow-uncommitted",
+        )
+    tags = {"git_commit": commit or UNCOMMITTED, "model_md5": model_md5}
+    if commit is None:
+        tags["registered_uncommitted"] = "true"
+    return register(record, name or params.registry.model_name, tags)
 
 
 def run_promote(params: Params, layout: Layout, name: str | None = None) -> dict:
+    """The promotion rule, for a challenger whose commit is on the git remote (and merged into
+    retrain.base_branch when retrain.promotion is `merged`)."""
     from textclf.ops.registry import promote
     from textclf.ops.tracking import connect
 
@@ -149,8 +169,27 @@ def run_promote(params: Params, layout: Layout, name: str | None = None) -> dict
         read_stage_output(layout.test_split, "prepare"),
         params.registry.metric,
         params.registry.min_improvement,
+        lambda version: release_blocker(version.tags, params, layout.root),
     )
     return decision.as_dict()
+
+
+def release_blocker(tags: dict[str, str], params: Params, root: Path) -> str | None:
+    """Why a registered version may not become champion yet, or None."""
+    from textclf.ops import gitrepo
+
+    commit = tags.get("git_commit", gitrepo.UNCOMMITTED)
+    if commit in ("", gitrepo.UNCOMMITTED, "unknown"):
+        return "it was registered without a commit (--allow-uncommitted)"
+    if not gitrepo.has_remote(root):
+        log.warning("no git remote 'origin' here: cannot check that %s is pushed", commit)
+        return None
+    if not gitrepo.on_remote(root, commit):
+        return f"its commit {commit[:12]} is not on the git remote"
+    base = params.retrain.base_branch
+    if params.retrain.promotion == "merged" and not gitrepo.merged(root, commit, base):
+        return f"its commit {commit[:12]} is not merged into {base} yet (retrain.promotion)"
+    return None
 
 
 # name -> (entry point, what it does); `textclf <name>` runs it, dvc.yaml names the same stages.

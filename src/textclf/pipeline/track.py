@@ -22,6 +22,7 @@ import textclf
 from textclf.core.errors import DataError
 from textclf.core.files import read_json
 from textclf.core.params import Params, flatten
+from textclf.ops.gitrepo import UNCOMMITTED, commit_for_model
 from textclf.ops.tracking import LOCAL_ARTIFACTS, connect
 
 MODEL_NAME = "model"
@@ -58,7 +59,10 @@ def log_run(inputs: RunInputs, root: Path) -> dict[str, str]:
 
     experiment_id = _experiment_id(mlflow, inputs.params.mlflow.experiment, uri, root)
     fingerprint = inputs.fingerprint()
-    commit, dirty = git_commit(root)
+    code_commit, dirty = git_commit(root)
+    # The commit whose dvc.lock names this model, if HEAD's does: only then can `git checkout`
+    # plus `dvc pull` give it back. Otherwise registration asks for the commit first.
+    commit = commit_for_model(root, inputs.data_hashes["model"]) or UNCOMMITTED
     existing = mlflow.search_runs(
         experiment_ids=[experiment_id],
         filter_string=f"tags.`{FINGERPRINT_TAG}` = '{fingerprint}'",
@@ -78,13 +82,14 @@ def log_run(inputs: RunInputs, root: Path) -> dict[str, str]:
         )
     tags = {
         "git_commit": commit,
+        "git_code_commit": code_commit,
         "git_dirty": str(dirty).lower(),
         "dataset": inputs.params.dataset.name,
         "dataset_source": inputs.params.dataset.source,
         FINGERPRINT_TAG: fingerprint,
         **{f"data_md5.{name}": digest for name, digest in inputs.data_hashes.items()},
     }
-    run_name = f"{inputs.params.dataset.name}-{commit[:8]}"
+    run_name = f"{inputs.params.dataset.name}-{code_commit[:8]}"
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
         mlflow.log_params(dict(flatten(inputs.params.as_dict())))
         numeric = {

@@ -12,7 +12,7 @@ locals {
       mlflow = { read = ["artifacts/"], write = ["artifacts/"] }
     }
     worker = {
-      batch = { read = ["incoming/", "scored/"], write = ["scored/"] }
+      batch = { read = ["incoming/", "labelled/", "scored/"], write = ["scored/"] }
       dvc   = { read = ["dvcstore/"], write = ["dvcstore/"] }
     }
     ci = {

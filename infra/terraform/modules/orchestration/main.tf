@@ -8,6 +8,17 @@ locals {
   units = ["prefect-server.service", "textclf-deploy.service", "prefect-worker.service"]
 }
 
+# The token retraining opens pull requests with (fine-grained, on this repository only:
+# contents and pull requests, read and write). Terraform creates the secret, never its value:
+# put it with `aws secretsmanager put-secret-value` (README: AWS). The worker reads it at start.
+resource "aws_secretsmanager_secret" "github_token" {
+  #checkov:skip=CKV2_AWS_57:GitHub issues the token and sets its expiry; it is rotated there, then put here
+  name                    = "${var.name}-github-token"
+  description             = "GitHub token for retraining pull requests (textclf)"
+  kms_key_id              = var.host.kms_key_arn
+  recovery_window_in_days = 7
+}
+
 module "host" {
   source         = "../host"
   common         = var.host
@@ -23,17 +34,18 @@ module "host" {
     "Prefect API (own name resolves to own address)" = { port = var.port, cidr = var.client_cidr }
     "PostgreSQL (RDS) in the VPC"                    = { port = 5432, cidr = var.client_cidr }
   }
-  readable_secret_arns = [var.db_secret_arn]
+  readable_secret_arns = [var.db_secret_arn, aws_secretsmanager_secret.github_token.arn]
   units = {
     for unit in local.units : unit => templatefile("${path.module}/templates/${unit}.tftpl", {
-      service_user  = var.host.service_user
-      textclf_home  = var.host.textclf_home
-      prefect_home  = "/var/lib/${var.host.service_user}/prefect"
-      aws_region    = data.aws_region.current.region
-      db_secret_arn = var.db_secret_arn
-      db_endpoint   = var.db_endpoint
-      work_pool     = var.work_pool
-      port          = var.port
+      service_user            = var.host.service_user
+      textclf_home            = var.host.textclf_home
+      prefect_home            = "/var/lib/${var.host.service_user}/prefect"
+      aws_region              = data.aws_region.current.region
+      db_secret_arn           = var.db_secret_arn
+      github_token_secret_arn = aws_secretsmanager_secret.github_token.arn
+      db_endpoint             = var.db_endpoint
+      work_pool               = var.work_pool
+      port                    = var.port
     })
   }
   enable_units = local.units

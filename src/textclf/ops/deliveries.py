@@ -1,0 +1,96 @@
+"""New labelled data in: fold labelled files delivered to a location (local or `s3://`) into the
+versioned dataset.
+
+Each delivered file becomes `data/labelled/<fingerprint>.parquet`, a DVC-tracked file named by
+the delivered file's content hash, so a file delivered again is recognised and counted once.
+Rows whose (normalised) text is already in the dataset, in train or in test, or earlier in the
+deliveries, are dropped and counted. The ingest stage reads the folder (`dataset.deliveries`) and
+splits the new rows as `dataset.new_rows` says.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from textclf.core import storage
+from textclf.core.files import write_parquet
+from textclf.core.params import DatasetParams, NormalizeOptions
+from textclf.core.tables import table_format
+from textclf.ml.text import normalize
+from textclf.pipeline.ingest import read_dataset_table, read_deliveries
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FoldResult:
+    added: list[dict] = field(default_factory=list)  # one entry per file folded in
+    skipped: list[str] = field(default_factory=list)  # delivered before (same content)
+
+    @property
+    def rows(self) -> int:
+        return sum(item["rows"] for item in self.added)
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "rows": self.rows}
+
+
+def fold_in(
+    location: str,
+    folder: Path,
+    dataset: DatasetParams,
+    options: NormalizeOptions,
+    known_texts: pd.Series,
+    already_proposed: set[str] = frozenset(),  # type: ignore[assignment]
+) -> FoldResult:
+    """Fold every labelled file under `location` that is not in `folder` yet (nor in
+    `already_proposed`, the fingerprints an open retraining branch holds)."""
+    result = FoldResult()
+    if not storage.exists(location):
+        log.info("no labelled input at %s", location)
+        return result
+    seen = {normalize(text, options) for text in known_texts}
+    seen |= {normalize(text, options) for text in read_deliveries(folder)["text"]}
+    for path in storage.find_files(location):
+        if not table_format(path):
+            continue
+        fingerprint = storage.fingerprint(path)
+        target = folder / f"{fingerprint}.parquet"
+        if fingerprint in already_proposed or target.exists() or _tracked(target):
+            result.skipped.append(storage.relative(path, location) or path)
+            continue
+        rows = read_dataset_table(path, table_format(path), dataset, labelled=True)
+        keys = rows["text"].map(lambda text: normalize(text, options))
+        repeated_in_file = keys.duplicated()
+        known = keys.isin(seen)
+        kept = rows[~known & ~repeated_in_file]
+        seen |= set(keys[~known])
+        received = datetime.now(UTC).isoformat(timespec="seconds")
+        delivered = kept[["id", "text", "label"]].assign(
+            id=[f"{fingerprint[:12]}/{value}" for value in kept["id"]],
+            delivery=fingerprint,
+            received_at=received,
+        )
+        if delivered.empty:
+            log.info("%s: every row is already in the dataset", path)
+        write_parquet(delivered.reset_index(drop=True), target)
+        entry = {
+            "input": storage.relative(path, location) or path,
+            "fingerprint": fingerprint,
+            "file": str(target),
+            "rows": len(delivered),
+            "dropped_known": int(known.sum()),
+            "dropped_repeated": int((repeated_in_file & ~known).sum()),
+        }
+        log.info("folded in %s", entry)
+        result.added.append(entry)
+    return result
+
+
+def _tracked(target: Path) -> bool:
+    return target.with_name(target.name + ".dvc").exists()
