@@ -57,14 +57,16 @@ def fold_in(
     seen = {normalize(text, options) for text in known_texts}
     seen |= {normalize(text, options) for text in read_deliveries(folder)["text"]}
     for path in storage.find_files(location):
-        if not table_format(path):
+        fmt = table_format(path)
+        if not fmt:
             continue
+        name = storage.relative(path, location) or path
         fingerprint = storage.fingerprint(path)
         target = folder / f"{fingerprint}.parquet"
         if fingerprint in already_proposed or target.exists() or _tracked(target):
-            result.skipped.append(storage.relative(path, location) or path)
+            result.skipped.append(name)
             continue
-        rows = read_dataset_table(path, table_format(path), dataset, labelled=True)
+        rows = read_dataset_table(path, fmt, dataset, labelled=True)
         keys = rows["text"].map(lambda text: normalize(text, options))
         repeated_in_file = keys.duplicated()
         known = keys.isin(seen)
@@ -80,7 +82,7 @@ def fold_in(
             log.info("%s: every row is already in the dataset", path)
         write_parquet(delivered.reset_index(drop=True), target)
         entry = {
-            "input": storage.relative(path, location) or path,
+            "input": name,
             "fingerprint": fingerprint,
             "file": str(target),
             "rows": len(delivered),

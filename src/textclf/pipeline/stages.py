@@ -9,8 +9,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from textclf.core.errors import DataError
 from textclf.core.files import (
@@ -23,6 +22,9 @@ from textclf.core.files import (
 )
 from textclf.core.layout import Layout
 from textclf.core.params import Params
+
+if TYPE_CHECKING:  # the CLI imports this module for its stage table: keep pandas out of it
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +223,8 @@ def run_stage(name: str, params: Params, layout: Layout) -> dict:
 
 
 def read_stage_output(path: Path, producer: str) -> pd.DataFrame:
+    import pandas as pd
+
     if not path.exists():
         raise DataError(path, "input is missing", f"run the {producer} stage first (dvc repro)")
     return pd.read_parquet(path)
