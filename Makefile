@@ -7,7 +7,7 @@ export UV_PYTHON_DOWNLOADS := never
 # This machine sets PYTHONDONTWRITEBYTECODE, so compile once at install, not on every import.
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: all setup repro test test-fast lint format bench hooks clean help stack-up stack-down push pull deploy worker \
+.PHONY: all setup repro test test-fast lint format bench bench-serve hooks clean help stack-up stack-down push pull deploy worker serve \
 	infra-check infra-bootstrap infra-init infra-plan infra-apply infra-destroy infra-settings
 
 all: setup repro ## set up the environment, then `dvc repro` on the bundled sample
@@ -42,8 +42,14 @@ bench: setup ## full-IMDB benchmarks (need ../shared/datasets); print numbers
 	$(RUN) python bench/full_imdb.py
 	$(RUN) python bench/batch_scoring.py
 
+bench-serve: setup ## load on the online service with wrk (apt-get install wrk); prints latencies
+	$(RUN) python bench/serve_load.py
+
 stack-up: setup ## start S3 (moto), MLflow and Prefect servers on loopback; writes .stack/env
 	$(RUN) textclf stack up
+
+serve: setup ## the online service on serve.port (the champion; MODEL=models/model.joblib for the workspace model)
+	$(STACK_ENV) $(RUN) textclf serve $(if $(MODEL),--model $(MODEL))
 
 stack-down: ## stop the local stack
 	$(RUN) textclf stack down

@@ -56,7 +56,9 @@ def main() -> None:
         unlabelled.to_parquet(tmp_path / "in/unsup.parquet")
         started = time.perf_counter()
         model = LoadedModel(pipeline, "bench", "1", "bench")
-        result = run_batch(model, str(tmp_path / "in"), str(tmp_path / "out"), params.batch)
+        result = run_batch(
+            model, str(tmp_path / "in"), str(tmp_path / "out"), params.batch, params.predict
+        )
         batch = result.scored[0]["rows"] / (time.perf_counter() - started)
         print(f"unlabelled reviews: {len(texts):,}")
         print(f"predict_proba in memory: {direct:,.0f} reviews/s")

@@ -22,7 +22,17 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ARCHIVE = REPO.parent / "shared/datasets/imdb/aclImdb_v1.tar.gz"
-STAGES = ["ingest", "validate", "prepare", "train", "evaluate", "track"]
+STAGES = ["ingest", "validate", "prepare", "train", "evaluate", "behaviour", "card", "track"]
+# Variants of the defaults, trained and evaluated after the main run: what calibration and the
+# held-out validation split cost or buy.
+VARIANTS = {
+    "no calibration, same 90% of train": {"train": {"calibration": "none"}},
+    "no calibration, all of train (the old default)": {
+        "train": {"calibration": "none"},
+        "prepare": {"validation_size": 0.0},
+    },
+    "sigmoid calibration": {"train": {"calibration": "sigmoid"}},
+}
 
 
 def timed(command: list[str], cwd: Path) -> tuple[float, float]:
@@ -85,6 +95,30 @@ def throughput(repo: Path) -> tuple[float, int]:
     return len(texts) / (time.perf_counter() - started), len(texts)
 
 
+def variant_metrics(repo: Path, changes: dict) -> dict:
+    """Metrics of the pipeline with `changes` to params.yaml (restored afterwards)."""
+    params_path = repo / "params.yaml"
+    original = params_path.read_text()
+    params = yaml.safe_load(original)
+    for section, values in changes.items():
+        params[section].update(values)
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        timed(["dvc", "repro", "evaluate"], repo)
+        return json.loads((repo / "reports/metrics.json").read_text())
+    finally:
+        params_path.write_text(original)
+
+
+def quality_line(name: str, metrics: dict) -> str:
+    abstention = metrics["abstention"]
+    return (
+        f"{name:<48} accuracy {metrics['accuracy']:.4f}  log-loss {metrics['log_loss']:.4f}  "
+        f"ECE {metrics['ece']:.4f}  at 90% coverage {abstention['accuracy_at_90_coverage']:.4f}  "
+        f"answered {abstention['coverage']:.1%} -> {abstention['accuracy_answered']:.4f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archive", type=Path, default=DEFAULT_ARCHIVE)
@@ -105,8 +139,10 @@ def main() -> None:
         noop_seconds, _ = timed(["dvc", "repro"], repo)
         metrics = json.loads((repo / "reports/metrics.json").read_text())
         train_stats = json.loads((repo / "reports/train.json").read_text())
+        behaviour = json.loads((repo / "reports/behaviour.json").read_text())
         per_second, n_texts = throughput(repo)
         remote = push_pull(repo)
+        variants = {name: variant_metrics(repo, changes) for name, changes in VARIANTS.items()}
 
     print(f"{'stage':<10} {'seconds':>8} {'peak MiB':>9}")
     for stage, seconds, peak in rows:
@@ -119,6 +155,18 @@ def main() -> None:
         f"ROC-AUC: {metrics['roc_auc']:.4f}  log-loss: {metrics['log_loss']:.4f}  "
         f"(n={metrics['test_rows']})"
     )
+    interval = metrics["intervals"]["accuracy"]
+    print(f"accuracy 95% interval: [{interval['low']:.4f}, {interval['high']:.4f}]")
+    print(quality_line("defaults", metrics))
+    for name, values in variants.items():
+        print(quality_line(name, values))
+    print("behaviour tests (failure rate / limit):")
+    for name, test in behaviour["tests"].items():
+        verdict = "pass" if test["passed"] else ("FAIL" if test["gate"] else "fails (not gated)")
+        print(
+            f"  {name:<28} {test['type']:<4} {test['failure_rate']:6.1%} / "
+            f"{test['max_failure_rate']:.0%} {verdict}"
+        )
     print(f"prediction throughput: {per_second:,.0f} reviews/s ({n_texts} reviews, one process)")
     size = remote["megabytes"]
     print(

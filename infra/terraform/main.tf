@@ -1,5 +1,5 @@
-# One environment of textclf in AWS: storage, identity, network, MLflow tracking and Prefect
-# orchestration. Choose the environment with the backend and tfvars files in envs/.
+# One environment of textclf in AWS: storage, identity, network, MLflow tracking, Prefect
+# orchestration and the online prediction service. Choose the environment with the backend and tfvars files in envs/.
 data "aws_caller_identity" "current" {}
 
 locals {
@@ -47,6 +47,7 @@ locals {
   servers = {
     mlflow  = { dns_name = "mlflow", port = 5000 }
     prefect = { dns_name = "prefect", port = 4200 }
+    predict = { dns_name = "predict", port = 8000 }
   }
   mlflow_tracking_uri = "http://${local.servers.mlflow.dns_name}.${module.network.dns_zone}:${local.servers.mlflow.port}"
   prefect_api_url     = "http://${local.servers.prefect.dns_name}.${module.network.dns_zone}:${local.servers.prefect.port}/api"
@@ -114,4 +115,21 @@ module "orchestration" {
   instance_type  = var.worker_instance_type
   volume_size_gb = var.volume_size_gb
   work_pool      = var.work_pool
+}
+
+module "serving" {
+  source         = "./modules/serving"
+  name           = local.name
+  host           = local.host
+  dns_name       = local.servers.predict.dns_name
+  port           = local.servers.predict.port
+  workers        = var.serve_workers
+  tracking_port  = local.servers.mlflow.port
+  client_cidr    = module.network.vpc_cidr
+  subnet_ids     = module.network.private_subnet_ids
+  role_name      = module.identity.serving_role_name
+  instance_type  = var.serving_instance_type
+  volume_size_gb = var.volume_size_gb
+  throttle_rate  = var.predict_throttle_rate
+  throttle_burst = var.predict_throttle_burst
 }

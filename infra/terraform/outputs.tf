@@ -99,3 +99,18 @@ output "db_secret_arn" {
   description = "Secret holding the database credentials (managed and rotated by RDS)."
   value       = module.tracking.db_secret_arn
 }
+
+output "predict_url" {
+  description = "The online prediction service inside the VPC."
+  value       = module.serving.url
+}
+
+output "predict_api_url" {
+  description = "The prediction service from outside: IAM-signed requests (SigV4, execute-api)."
+  value       = module.serving.api_url
+}
+
+output "predict_invoke_policy_arn" {
+  description = "Attach to a role or user to let it call the prediction API."
+  value       = module.serving.invoke_policy_arn
+}

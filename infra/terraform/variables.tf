@@ -165,3 +165,27 @@ variable "work_pool" {
   type        = string
   default     = "ec2-process"
 }
+
+variable "serving_instance_type" {
+  description = "EC2 type of the prediction-service host (2 vCPUs: one uvicorn worker each)."
+  type        = string
+  default     = "c7i.large"
+}
+
+variable "serve_workers" {
+  description = "uvicorn workers of the prediction service (one per vCPU)."
+  type        = number
+  default     = 2
+}
+
+variable "predict_throttle_rate" {
+  description = "Requests per second the prediction API lets through."
+  type        = number
+  default     = 200
+}
+
+variable "predict_throttle_burst" {
+  description = "Burst of requests the prediction API lets through."
+  type        = number
+  default     = 400
+}

@@ -138,14 +138,18 @@ def predict(
     model: str = typer.Option(
         None, "--model", help="a model.joblib or a models:/ URI [default: the workspace model]"
     ),
+    params: Path = ParamsOption,
     root: Path = RootOption,
 ) -> None:
-    """Classify texts: one JSON line per text (label, confidence, probabilities)."""
+    """Classify texts: one JSON line per text (label, confidence, probabilities); the label is
+    `uncertain` under predict.min_confidence."""
     from textclf.ops.models import load_model
 
+    min_confidence = _params(params).predict.min_confidence
     texts = texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     loaded = _guard(lambda: load_model(model or Layout(root).model, root))
-    for answer in loaded.score(texts).records():
+    scores = _guard(lambda: loaded.score(texts, min_confidence), params)
+    for answer in scores.records():
         typer.echo(json.dumps(answer))
 
 
@@ -165,7 +169,11 @@ def batch_predict(
     loaded = _model(model, values, root)
     result = _guard(
         lambda: run_batch(
-            loaded, input_location or settings.input, output_location or settings.output, settings
+            loaded,
+            input_location or settings.input,
+            output_location or settings.output,
+            settings,
+            values.predict,
         )
     )
     _echo(result.as_dict())
@@ -189,6 +197,54 @@ def monitor_batch(
     reference = Layout(root).test_split
     verdict = _guard(lambda: run(loaded, input_file, scored_file, values, reference))
     _echo(verdict.as_dict())
+
+
+@app.command()
+def serve(
+    model: str = typer.Option(
+        None,
+        "--model",
+        help="'champion', a models:/ or runs:/ URI, or a model.joblib [default: serve.model]",
+    ),
+    host: str = typer.Option(None, "--host", help="[default: serve.host]"),
+    port: int = typer.Option(None, "--port", help="[default: serve.port]"),
+    workers: int = typer.Option(None, "--workers", help="[default: serve.workers]"),
+    params: Path = ParamsOption,
+    root: Path = RootOption,
+) -> None:
+    """Run the online prediction service (FastAPI on uvicorn): POST /predict, a page at /."""
+    import os
+    import shutil
+    import tempfile
+
+    import uvicorn
+
+    from textclf.serve import app as service
+    from textclf.serve.telemetry import MULTIPROCESS_DIR
+
+    settings = _params(params).serve
+    config = _guard(lambda: service.ServiceConfig.from_params(params, root, model), params)
+    workers = workers or settings.workers
+    os.environ[service.PARAMS_ENV] = str(params.resolve())
+    os.environ[service.ROOT_ENV] = str(root.resolve())
+    os.environ[service.MODEL_ENV] = config.source
+    # Every worker writes its metrics here and /metrics adds them up; a fresh folder per run,
+    # so counts never carry over from an earlier one.
+    metrics_dir = Path(tempfile.mkdtemp(prefix="textclf-metrics-")) if workers > 1 else None
+    if metrics_dir is not None:
+        os.environ[MULTIPROCESS_DIR] = str(metrics_dir)
+    try:
+        uvicorn.run(
+            "textclf.serve.app:create_app",
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=workers,
+            log_level="info",
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @app.command()
@@ -217,14 +273,18 @@ def stack_up(
     mlflow_port: int = typer.Option(5000, "--mlflow-port"),
     prefect_port: int = typer.Option(4200, "--prefect-port"),
     prefect: bool = typer.Option(True, "--prefect/--no-prefect", help="start the Prefect server"),
+    serve: bool = typer.Option(
+        False, "--serve", help="also the online service, serving the stack's champion"
+    ),
+    serve_port: int = typer.Option(8000, "--serve-port"),
     root: Path = RootOption,
 ) -> None:
     """Start the stack on loopback, create the buckets, write .stack/env and .dvc/config.local."""
     from textclf.infra import stack
 
-    names = ("s3", "mlflow", "prefect") if prefect else ("s3", "mlflow")
+    names = ("s3", "mlflow", *(["prefect"] * prefect), *(["serve"] * serve))
     config = stack.StackConfig(
-        state_dir, "127.0.0.1", s3_port, mlflow_port, prefect_port, services=names
+        state_dir, "127.0.0.1", s3_port, mlflow_port, prefect_port, serve_port, services=names
     )
     _guard(lambda: stack.up(config, root))
     typer.echo(f"stack is up; load its settings with: set -a; . {config.env_file}; set +a")

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import NEGATIVE, POSITIVE, make
-from textclf.core.params import BatchParams, PrepareParams, TrainParams
+from textclf.core.params import BatchParams, PredictParams, PrepareParams, TrainParams
 from textclf.ml.model import build_pipeline
 from textclf.ops.batch import MANIFEST, run_batch
 from textclf.ops.models import LoadedModel
@@ -42,9 +42,18 @@ def folders(tmp_path: Path) -> tuple[Path, Path]:
     return incoming, scored
 
 
-def run(model: LoadedModel, folders: tuple[Path, Path], chunk_rows: int = 5000):
+ANSWER_ALL = make(PredictParams, min_confidence=0.0)
+
+
+def run(
+    model: LoadedModel,
+    folders: tuple[Path, Path],
+    chunk_rows: int = 5000,
+    answers: PredictParams = ANSWER_ALL,
+):
     incoming, scored = folders
-    return run_batch(model, str(incoming), str(scored), make(BatchParams, chunk_rows=chunk_rows))
+    settings = make(BatchParams, chunk_rows=chunk_rows)
+    return run_batch(model, str(incoming), str(scored), settings, answers)
 
 
 def test_scores_every_input_with_probabilities_and_model_version(model, folders) -> None:
@@ -97,7 +106,7 @@ def test_chunks_bound_memory_and_keep_every_row(model, tmp_path: Path) -> None:
     texts = (POSITIVE + NEGATIVE) * 125  # 1,000 rows
     pd.DataFrame({"id": range(1000), "text": texts}).to_parquet(incoming / "big.parquet")
     result = run_batch(
-        model, str(incoming), str(tmp_path / "out"), make(BatchParams, chunk_rows=64)
+        model, str(incoming), str(tmp_path / "out"), make(BatchParams, chunk_rows=64), ANSWER_ALL
     )
     out = pd.read_parquet(tmp_path / "out/big.parquet.parquet")
     assert result.scored[0]["rows"] == 1000
@@ -123,9 +132,9 @@ def test_killed_mid_file_leaves_no_partial_output_then_rerun_completes(model, tm
     pd.DataFrame({"text": (POSITIVE + NEGATIVE) * 10}).to_parquet(incoming / "x.parquet")
     dying = LoadedModel(DiesOnSecondChunk(model.pipeline), "m", "1", "models:/m/1")
     with pytest.raises(KeyboardInterrupt):
-        run_batch(dying, str(incoming), str(out), make(BatchParams, chunk_rows=20))
+        run_batch(dying, str(incoming), str(out), make(BatchParams, chunk_rows=20), ANSWER_ALL)
     assert not out.exists() or list(out.iterdir()) == []
-    result = run_batch(model, str(incoming), str(out), make(BatchParams, chunk_rows=20))
+    result = run_batch(model, str(incoming), str(out), make(BatchParams, chunk_rows=20), ANSWER_ALL)
     assert result.scored[0]["rows"] == 80
     assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "x.parquet.parquet"]
     assert len(pd.read_parquet(out / "x.parquet.parquet")) == 80
@@ -135,7 +144,28 @@ def test_missing_input_location(model, tmp_path: Path) -> None:
     from textclf.core.errors import DataError
 
     with pytest.raises(DataError, match="does not exist"):
-        run_batch(model, str(tmp_path / "nope"), str(tmp_path / "out"), make(BatchParams))
+        run_batch(
+            model, str(tmp_path / "nope"), str(tmp_path / "out"), make(BatchParams), ANSWER_ALL
+        )
+
+
+def test_rows_under_min_confidence_are_uncertain_with_probabilities_kept(model, folders) -> None:
+    everything = run(model, folders)
+    answered = pd.read_parquet(folders[1] / "more.csv.parquet")
+    threshold = float(answered["confidence"].median())
+    assert 0.5 < threshold < answered["confidence"].max()
+    abstaining = make(PredictParams, min_confidence=threshold)
+    run(model, (folders[0], folders[1].with_name("abstaining")), answers=abstaining)
+    out = pd.read_parquet(folders[1].with_name("abstaining") / "more.csv.parquet")
+    low = out["confidence"] < threshold
+    assert low.any() and (~low).any()
+    assert (out.loc[low, "predicted_label"] == "uncertain").all()
+    assert (
+        out.loc[~low, "predicted_label"].tolist() == answered.loc[~low, "predicted_label"].tolist()
+    )
+    # the probabilities are the model's, abstaining or not
+    pd.testing.assert_frame_equal(out.filter(like="proba_"), answered.filter(like="proba_"))
+    assert len(everything.scored) == 3
 
 
 def test_read_head_returns_the_first_rows_only(tmp_path: Path) -> None:

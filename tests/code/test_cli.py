@@ -13,13 +13,15 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_PARAMS, REPO_ROOT
 from textclf.cli import app
 from textclf.core.layout import Layout
 
 runner = CliRunner()
 COMMANDS = [
     "batch-predict",
+    "behaviour",
+    "card",
     "evaluate",
     "infra",
     "ingest",
@@ -30,6 +32,7 @@ COMMANDS = [
     "register",
     "report",
     "retrain",
+    "serve",
     "stack",
     "track",
     "train",
@@ -79,6 +82,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     params["dataset"].update(source="data.csv", format="csv")
     params["train"]["vectorizer"] = {"kind": "tfidf"}
     params["train"]["classifier"] = {"kind": "logreg"}
+    params["train"]["calibration"] = "none"  # 16 rows are too few to calibrate on
 
     def write(frame: pd.DataFrame, **dataset: object) -> Path:
         params["dataset"].update(dataset)
@@ -101,9 +105,32 @@ def test_stages_run_from_the_command_line(workspace, labelled_table: pd.DataFram
     answers = [json.loads(line) for line in result.output.splitlines()]
     assert len(answers) == 2
     for answer in answers:
-        assert answer["label"] in {"pos", "neg"}
         assert answer["confidence"] == max(answer["probabilities"].values())
         assert sum(answer["probabilities"].values()) == pytest.approx(1.0)
+        # under predict.min_confidence the answer is `uncertain`, the probabilities stay
+        abstains = answer["confidence"] < REPO_PARAMS.predict.min_confidence
+        assert answer["label"] in ({"uncertain"} if abstains else {"pos", "neg"})
+
+
+def test_predict_abstains_under_min_confidence(workspace, labelled_table) -> None:
+    root = workspace(labelled_table[["text", "label"]])
+    for stage in ("ingest", "validate", "prepare", "train"):
+        assert runner.invoke(app, [stage]).exit_code == 0
+    texts = ["a wonderful film", "an awful waste", "a film", "the"]
+    answers = {}
+    for threshold in (0.0, 0.99):
+        params = yaml.safe_load((root / "params.yaml").read_text())
+        params["predict"]["min_confidence"] = threshold
+        (root / "params.yaml").write_text(yaml.safe_dump(params))
+        result = runner.invoke(app, ["predict", *texts])
+        assert result.exit_code == 0, result.output
+        answers[threshold] = [json.loads(line) for line in result.output.splitlines()]
+    assert {answer["label"] for answer in answers[0.0]} <= {"pos", "neg"}
+    for everything, cautious in zip(answers[0.0], answers[0.99], strict=True):
+        assert cautious["probabilities"] == everything["probabilities"]
+        expected = "uncertain" if everything["confidence"] < 0.99 else everything["label"]
+        assert cautious["label"] == expected
+    assert any(answer["label"] == "uncertain" for answer in answers[0.99])
 
 
 def test_bad_input_exits_2_and_writes_nothing(workspace) -> None:
@@ -123,6 +150,22 @@ def test_failed_validation_leaves_no_report(workspace, labelled_table) -> None:
     assert result.exit_code == 2
     assert "only one label value" in result.output
     assert not (root / "reports/validation.json").exists()
+
+
+def test_too_small_a_validation_split_to_calibrate_on_is_named(workspace, labelled_table) -> None:
+    root = workspace(labelled_table[["text", "label"]])
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["train"]["calibration"] = "temperature"
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    for stage in ("ingest", "validate", "prepare"):
+        assert runner.invoke(app, [stage]).exit_code == 0
+    result = runner.invoke(app, ["train"])
+    assert result.exit_code == 2
+    assert "data/prepared/validation.parquet, field 'label': too few rows to calibrate on" in (
+        result.output
+    )
+    assert "set train.calibration: none" in result.output
+    assert not (root / "models/model.joblib").exists()
 
 
 def test_stage_without_its_input_says_which_stage_to_run(workspace, labelled_table) -> None:

@@ -80,7 +80,9 @@ def test_prepare_keeps_given_splits_and_splits_the_rest(labelled_table: pd.DataF
         {"id": ["d1", "d2"], "text": ["Delivered A", "Delivered B"], "label": ["pos", "neg"],
          "split": ["train", "test"], "origin": ["x.parquet", "x.parquet"]}
     )  # fmt: skip
-    splits = prepare(pd.concat([unsplit, delivered]), make(PrepareParams, test_size=0.25))
+    splits = prepare(
+        pd.concat([unsplit, delivered]), make(PrepareParams, test_size=0.25, validation_size=0)
+    )
     assert "Delivered A" in set(splits.train["text"]) and "Delivered B" in set(splits.test["text"])
     assert len(splits.train) + len(splits.test) == len(unsplit) + 2
     assert splits.summary["own_test_split"] is False

@@ -35,3 +35,19 @@ def test_verdict_reads_p_values_and_distances() -> None:
     assert outcome.drift is True and outcome.drifted_share == 0.5
     assert outcome.accuracy == 0.9123
     assert verdict(result, threshold=0.75, rows=10).drift is False
+
+
+def test_monitoring_sees_the_models_label_even_where_the_answer_was_uncertain() -> None:
+    import pandas as pd
+
+    from textclf.ops.monitor import model_labels
+
+    scored = pd.DataFrame(
+        {
+            "predicted_label": ["pos", "uncertain", "neg"],
+            "confidence": [0.9, 0.55, 0.8],
+            "proba_neg": [0.1, 0.55, 0.8],
+            "proba_pos": [0.9, 0.45, 0.2],
+        }
+    )
+    assert model_labels(scored) == ["pos", "neg", "neg"]

@@ -76,12 +76,15 @@ def snapshots() -> tuple[Snapshot, Snapshot]:
             "macro_f1": 0.85,
             "roc_auc": 0.9,
             "log_loss": 0.4,
+            "ece": 0.02,
             "test_rows": 4,
             "per_class": per_class,
         },
         {"train": {"classifier": {"C": 0.1}}},
         predictions([True, True, False, True], ids=["1", "2", "3", "4"]),
         {"train": {"neg": 10, "pos": 10}, "test": {"neg": 2, "pos": 2}},
+        behaviour=behaviour({"short positive": ("mft", 0.1, True), "typos": ("inv", 0.0, True)}),
+        model_card="# Model card\n\n| accuracy | 0.8500 |\n",
     )
     new = Snapshot(
         "workspace",
@@ -90,6 +93,7 @@ def snapshots() -> tuple[Snapshot, Snapshot]:
             "macro_f1": 1.0,
             "roc_auc": 1.0,
             "log_loss": 0.1,
+            "ece": 0.05,
             "test_rows": 4,
             "per_class": per_class,
         },
@@ -97,8 +101,25 @@ def snapshots() -> tuple[Snapshot, Snapshot]:
         predictions([True, True, True, True], ids=["1", "2", "3", "5"]),
         {"train": {"neg": 12, "pos": 10}, "test": {"neg": 2, "pos": 2}},
         {"tracking_uri": "http://mlflow:5000", "experiment_id": "1", "run_id": "abc"},
+        behaviour({"short positive": ("mft", 0.05, True), "typos": ("inv", 0.08, False)}),
+        "# Model card\n\n| accuracy | 1.0000 |\n",
     )
     return base, new
+
+
+def behaviour(tests: dict[str, tuple[str, float, bool]]) -> dict:
+    return {
+        "tests": {
+            name: {
+                "type": kind,
+                "failure_rate": rate,
+                "passed": passed,
+                "gate": True,
+                "max_failure_rate": 0.05,
+            }
+            for name, (kind, rate, passed) in tests.items()
+        }
+    }
 
 
 def skeleton(markdown: str) -> str:
@@ -113,6 +134,12 @@ def test_report_structure_matches_golden_file(monkeypatch: pytest.MonkeyPatch) -
     assert skeleton(report) == GOLDEN.read_text()
     assert report.startswith(MARKER)
     assert "| accuracy | 0.8500 | 1.0000 | +0.1500 |" in report
+    # Lower is better for log-loss and ECE: a fall is no regression, a rise is one.
+    assert "| log_loss | 0.4000 | 0.1000 | -0.3000 |" in report
+    assert "| ece | 0.0200 | 0.0500 | +0.0300 ⚠️ worse |" in report
+    assert "| short positive | mft | 10.0% | 5.0% | -5.0 pp | 5% | pass |" in report
+    assert "| typos | inv | 0.0% | 8.0% | +8.0 pp ⚠️ worse | 5% | fail |" in report
+    assert "-| accuracy | 0.8500 |\n+| accuracy | 1.0000 |" in report
     assert "| `train.classifier.C` | 0.1 | 1.0 |" in report
     assert "| train | neg | 10 | 12 | +2 |" in report
     assert "Evaluation rows: 1 added, 1 removed." in report

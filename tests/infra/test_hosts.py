@@ -17,13 +17,14 @@ from tests.infra.units import parse_unit, unit_template
 UNITS = {
     "tracking": ["mlflow-server.service"],
     "orchestration": ["prefect-server.service", "textclf-deploy.service", "prefect-worker.service"],
+    "serving": ["textclf-serve.service"],
 }
 HOME = "/var/lib/textclf/repo"
 
 
 def sample_values(template: Path) -> dict[str, str]:
     """A value for each variable the template uses, shaped like the real one."""
-    shaped = {"textclf_home": HOME, "service_user": "textclf", "port": "4200"}
+    shaped = {"textclf_home": HOME, "service_user": "textclf", "port": "4200", "workers": "2"}
     return {
         name: shaped.get(name, f"sample-{name}")
         for name in template_variables(template.read_text())

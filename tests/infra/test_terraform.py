@@ -40,7 +40,7 @@ def test_every_terraform_file_parses() -> None:
 
 def test_modules_are_split_by_concern() -> None:
     names = {path.name for path in (TERRAFORM / "modules").iterdir()}
-    assert {"storage", "tracking", "orchestration", "identity", "network"} <= names
+    assert {"storage", "tracking", "orchestration", "identity", "network", "serving"} <= names
     for path in MODULES:
         assert {"main.tf", "variables.tf", "outputs.tf"} <= {
             f.name for f in path.glob("*.tf")
@@ -82,7 +82,7 @@ def test_shared_host_settings_match_the_host_module_type() -> None:
     """`local.host` (root) feeds `var.host` (tracking, orchestration), typed as host's `common`."""
     common = object_attributes(load_module(TERRAFORM / "modules/host").variables["common"]["type"])
     assert set(load_module(TERRAFORM).locals["host"]) == common
-    for name in ("tracking", "orchestration"):
+    for name in ("tracking", "orchestration", "serving"):
         used = {
             attr
             for (attr,) in load_module(TERRAFORM / "modules" / name).references(

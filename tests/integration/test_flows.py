@@ -264,4 +264,8 @@ def test_deployed_batch_predict_on_a_worker(reproduced_repo, local_stack, tmp_pa
         assert "no pull request opened" in (tmp_path / "worker.log").read_text(errors="replace")
     finally:
         os.killpg(worker_process.pid, signal.SIGTERM)
-        worker_process.wait(timeout=60)
+        try:
+            worker_process.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # a loaded machine: do not leave it running
+            os.killpg(worker_process.pid, signal.SIGKILL)
+            worker_process.wait(timeout=30)

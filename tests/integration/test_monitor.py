@@ -29,7 +29,7 @@ def score_and_monitor(model, repo: Path, frame: pd.DataFrame, tmp_path: Path) ->
     incoming.mkdir()
     frame.to_parquet(incoming / "batch.parquet")
     params = load_params(repo / "params.yaml")
-    run_batch(model, str(incoming), str(scored), params.batch)
+    run_batch(model, str(incoming), str(scored), params.batch, params.predict)
     verdict = monitor_batch(
         model,
         str(incoming / "batch.parquet"),

@@ -36,7 +36,7 @@ def test_repro_produces_metrics_plots_and_reports(reproduced_repo: Path) -> None
     assert len(errors) == 50 and (errors["actual"] != errors["predicted"]).all()
     shown = json.loads(sh("dvc", "plots", "show", "--json", cwd=reproduced_repo))
     names = set(shown["data"])
-    for plot in ("confusion_matrix", "roc", "precision_recall", "calibration"):
+    for plot in ("confusion_matrix", "roc", "precision_recall", "calibration", "coverage"):
         assert plot in names, names
     assert any(name.endswith("confusion_matrix.png") for name in names)
 
@@ -71,6 +71,50 @@ def test_mlflow_run_has_params_metrics_model_commit_and_data_hash(reproduced_rep
     assert run.data.tags["data_md5.train"] == train_out["md5"]  # the DVC hash of the data
     artifacts = {a.path for a in mlflow_client(reproduced_repo).list_artifacts(run.info.run_id)}
     assert {"plots", "figures", "reports", "errors", "predictions"} <= artifacts
+    assert {"behaviour", "model_card"} <= artifacts
+    behaviour = read_json(reproduced_repo / "reports/behaviour.json")
+    typos = behaviour["tests"]["typos"]["failure_rate"]
+    assert run.data.metrics["behaviour.typos.failure_rate"] == pytest.approx(typos)
+    assert run.data.metrics["ece"] == pytest.approx(metrics["ece"])
+
+
+def test_behaviour_abstention_calibration_and_the_model_card(reproduced_repo: Path) -> None:
+    behaviour = read_json(reproduced_repo / "reports/behaviour.json")
+    assert behaviour["suite"] == "sentiment-en" and behaviour["failed_gates"] == []
+    assert behaviour["summary"]["tests"] >= 12
+    assert {test["type"] for test in behaviour["tests"].values()} == {"mft", "inv", "dir"}
+    metrics = read_json(reproduced_repo / "reports/metrics.json")
+    abstention = metrics["abstention"]
+    assert abstention["coverage"] + abstention["abstained"] == pytest.approx(1.0)
+    assert 0.5 < abstention["coverage"] < 1
+    assert abstention["accuracy_answered"] > metrics["accuracy"]  # abstaining buys accuracy
+    low, high = metrics["intervals"]["accuracy"]["low"], metrics["intervals"]["accuracy"]["high"]
+    assert low < metrics["accuracy"] < high
+    assert 0 <= metrics["ece"] < 0.1
+    assert read_json(reproduced_repo / "reports/train.json")["calibrated_on_rows"] == 200
+    card = (reproduced_repo / "reports/model_card.md").read_text()
+    for heading in ("## Data", "## Metrics", "## Abstention", "## Calibration", "## Known limits"):
+        assert heading in card
+    assert file_digest(reproduced_repo / "data/prepared/train.parquet") in card
+    assert f"| accuracy | {metrics['accuracy']:.4f} | [{low:.4f}, {high:.4f}] | higher |" in card
+    assert "| negation lowers positive | dir |" in card
+
+
+def test_a_model_blind_to_negation_fails_the_behaviour_stage(reproduced_repo, tmp_path) -> None:
+    repo = copy_repo(reproduced_repo, tmp_path / "repo")
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["train"]["vectorizer"]["stop_words"] = ["not", "no", "never", "nor", "n", "t"]
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    runs = len(mlflow_client(repo).search_runs(["1"]))
+    result = subprocess.run(["dvc", "repro"], cwd=repo, capture_output=True, text=True)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "behaviour tests failed: negation lowers positive (100.0% > 50.0%)" in output
+    assert "raise behaviour.max_failure_rate" in output
+    report = read_json(repo / "reports/behaviour.json")  # written, to show the failing cases
+    assert "negation raises negative" in report["failed_gates"]
+    assert report["tests"]["negation lowers positive"]["examples"]
+    assert len(mlflow_client(repo).search_runs(["1"])) == runs  # never tracked
 
 
 def test_logged_model_reloads_and_predicts_like_the_pipeline(reproduced_repo: Path) -> None:
@@ -159,7 +203,10 @@ def find_experiment(shown: list, name: str) -> dict:
 
 
 def test_multiclass_by_params_alone(reproduced_repo: Path) -> None:
-    run_temp_experiment(reproduced_repo, "ratings", ["dataset.label_field=rating"])
+    # the sentiment suite's labels are not ratings: no behaviour suite for this dataset
+    run_temp_experiment(
+        reproduced_repo, "ratings", ["dataset.label_field=rating", "behaviour.suite=null"]
+    )
     metrics = experiment_metrics(reproduced_repo, "ratings")
     assert set(metrics["per_class"]) == {"1", "2", "3", "4", "7", "8", "9", "10"}
     assert 0.2 < metrics["accuracy"] < 1  # eight classes: far above the 1/8 of chance
@@ -178,6 +225,7 @@ def test_disaster_tweets_csv_by_params_alone(reproduced_repo: Path) -> None:
             "dataset.label_column=target",
             "dataset.id_column=id",
             "validate.max_duplicate_fraction=0.05",
+            "behaviour.suite=null",
         ],
     )
     metrics = experiment_metrics(reproduced_repo, "tweets")

@@ -76,3 +76,43 @@ def test_promotion_stops_when_the_champion_lookup_fails(
     decision = run_promote(params, Layout(repo), NAME)  # with the server back, it compares
     assert decision["champion_version"] == "1" and decision["challenger_version"] == "2"
     assert "no champion yet" not in decision["reason"]
+
+
+def test_a_challenger_that_fails_the_behaviour_tests_is_never_promoted(
+    reproduced_repo: Path, servers, tmp_path: Path, monkeypatch
+) -> None:
+    """Labels swapped: the metric margin is waived (min_improvement -1, so the rule alone would
+    promote anything), and the behaviour gate still refuses it on the real registry."""
+    import joblib
+    import mlflow
+
+    _, tracking = servers
+    repo = copy_repo(reproduced_repo, tmp_path / "repo")
+    env = stack.settings(tracking)
+    sh("dvc", "repro", "--force", "--single-item", "track", cwd=repo, env=env)
+    sh("textclf", "register", "--name", NAME, cwd=repo, env=env)
+    sh("textclf", "promote", "--name", NAME, cwd=repo, env=env)  # v1: the first champion
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+
+    broken = joblib.load(repo / "models/model.joblib")
+    classify = broken.named_steps["classify"]
+    classify.classes_ = classify.classes_[::-1]  # every answer is now the other label
+    mlflow.set_tracking_uri(tracking.mlflow_url)
+    with mlflow.start_run() as run:
+        mlflow.sklearn.log_model(broken, name="model", serialization_format="cloudpickle")
+    commit = sh("git", "rev-parse", "HEAD", cwd=repo).strip()
+    record = {"run_id": run.info.run_id, "model_uri": f"runs:/{run.info.run_id}/model"}
+    assert registry.register(record, NAME, {"git_commit": commit})["version"] == "2"
+
+    params = load_params(repo / "params.yaml")
+    lenient = replace(params, registry=replace(params.registry, min_improvement=-1.0))
+    decision = run_promote(lenient, Layout(repo), NAME)
+    assert decision["promoted"] is False
+    assert decision["reason"].startswith("not promoted: behaviour tests failed: short positive")
+    client = mlflow.MlflowClient(tracking.mlflow_url)
+    assert client.get_model_version_by_alias(NAME, "champion").version == "1"
+    tags = client.get_model_version(NAME, "2").tags
+    assert tags["promotion.decision"] == "False"
+    assert tags["promotion.reason"] == decision["reason"]
+    assert "negation raises negative (100.0% > 50.0%)" in decision["reason"]

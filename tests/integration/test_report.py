@@ -36,7 +36,11 @@ def test_report_gives_deltas_params_and_significance(two_commits: Path, monkeypa
     old = yaml.safe_load(sh("git", "show", "HEAD~1:reports/metrics.json", cwd=two_commits))
     new = read_json(two_commits / "reports/metrics.json")
     delta = new["accuracy"] - old["accuracy"]
-    assert f"| accuracy | {old['accuracy']:.4f} | {new['accuracy']:.4f} | {delta:+.4f} |" in report
+    worse = " ⚠️ worse" if delta < 0 else ""
+    assert (
+        f"| accuracy | {old['accuracy']:.4f} | {new['accuracy']:.4f} | {delta:+.4f}{worse} |"
+        in report
+    )
     assert "| `train.classifier.C` | 0.1 | 0.01 |" in report
     assert f"Paired on {new['test_rows']} shared test rows" in report
     assert "McNemar exact test p = " in report
@@ -44,6 +48,7 @@ def test_report_gives_deltas_params_and_significance(two_commits: Path, monkeypa
     assert sorted(p.name for p in (two_commits / "out/figures").iterdir()) == [
         "calibration.png",
         "confusion_matrix.png",
+        "coverage.png",
         "precision_recall.png",
         "roc.png",
     ]

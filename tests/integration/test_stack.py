@@ -93,9 +93,12 @@ def promote(repo: Path, config: stack.StackConfig) -> dict:
     return json.loads(sh("textclf", "promote", cwd=repo, env=stack.settings(config)))
 
 
-def retrain(repo: Path, config: stack.StackConfig, **vectorizer: object) -> None:
+def retrain(
+    repo: Path, config: stack.StackConfig, behaviour: dict | None = None, **vectorizer: object
+) -> None:
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["train"]["vectorizer"].update(vectorizer)
+    params["behaviour"].update(behaviour or {})
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     sh("dvc", "repro", cwd=repo, env=stack.settings(config))
     sh("git", "add", "-A", cwd=repo)  # only a committed model can be registered
@@ -126,7 +129,11 @@ def test_server_tracking_registry_and_promotion(remote_repo: Path, local_stack) 
     pipeline = joblib.load(remote_repo / "models/model.joblib")
     assert list(champion.predict(test[["text"]])) == list(pipeline.predict(test["text"].tolist()))
 
-    retrain(remote_repo, local_stack, max_features=30)  # a much worse model
+    # A much worse model: the behaviour gate stops it before it is tracked (test_pipeline
+    # covers that); without a suite it gets registered, and the metric rule refuses it.
+    with pytest.raises(AssertionError, match="behaviour tests failed"):
+        retrain(remote_repo, local_stack, max_features=30)
+    retrain(remote_repo, local_stack, behaviour={"suite": None})
     worse = json.loads(sh("textclf", "register", cwd=remote_repo, env=stack.settings(local_stack)))
     decision = promote(remote_repo, local_stack)
     assert not decision["promoted"]

@@ -20,6 +20,7 @@ from textclf.ml.model import (
     NAIVE_BAYES,
     VECTORIZERS,
     build_pipeline,
+    calibrate,
     forget_object_ids,
 )
 from textclf.ml.nb_weighting import NBWeightedClassifier, log_count_ratio
@@ -138,3 +139,22 @@ def test_unknown_kind_is_named() -> None:
     with pytest.raises(DataError, match=r"train\.vectorizer\.kind") as error:
         build_pipeline(small(vectorizer={"kind": "bert"}), make(PrepareParams))
     assert "tfidf" in error.value.fix
+
+
+@pytest.mark.parametrize("method", ["temperature", "sigmoid", "isotonic"])
+def test_calibration_refits_only_the_probabilities(method: str) -> None:
+    model = build_pipeline(small(), make(PrepareParams)).fit(TEXTS, LABELS)
+    held_out = ["a great film", "so boring", "loved the music", "awful plot"] * 3
+    truth = np.array(["pos", "neg", "pos", "neg"] * 2 + ["pos", "neg", "neg", "pos"])  # noisy
+    before = model.predict_proba(held_out)
+    calibrated = calibrate(model, held_out, truth, method)
+    after = calibrated.predict_proba(held_out)
+    assert calibrated.named_steps["vectorize"] is model.named_steps["vectorize"]
+    assert list(calibrated.classes_) == list(model.classes_)
+    np.testing.assert_allclose(after.sum(axis=1), 1.0)
+    assert not np.allclose(after, before)
+    if method == "temperature":  # one scale factor: the ranking and the labels stay
+        assert (after.argmax(axis=1) == before.argmax(axis=1)).all()
+        assert (np.argsort(after[:4, 1]) == np.argsort(before[:4, 1])).all()
+    reloaded = pickle.loads(pickle.dumps(calibrated))
+    np.testing.assert_allclose(reloaded.predict_proba(held_out), after)

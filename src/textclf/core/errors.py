@@ -9,6 +9,8 @@ Every error reads "where: what is wrong. Fix: what to do". The kinds differ in w
 - `SetupError`: this machine's setup is in the way (a taken port, a missing tool, a stack that
   already runs). Nothing is wrong with the data, and retrying does not help either.
 - `StepFailed`: a command that a step runs (dvc, git) failed; its own message is included.
+- `GateFailed`: the inputs are fine, but the model does not pass a quality gate (behaviour
+  tests): exit code 4, never retried; the fix is a better model or a deliberate threshold.
 """
 
 from __future__ import annotations
@@ -85,6 +87,12 @@ class StepFailed(TextclfError):
     """A command run by a step (dvc, git, a server) exited with an error."""
 
 
+class GateFailed(TextclfError):
+    """A trained model fails a quality gate. Not bad input, not worth retrying."""
+
+    exit_code = 4
+
+
 def retryable(error: BaseException) -> bool:
     """Whether trying again may help: an unavailable service, or an OS-level I/O failure that no
     layer below has classified yet. Bad input and setup problems never are."""
@@ -97,6 +105,7 @@ def retryable(error: BaseException) -> bool:
 
 __all__ = [
     "DataError",
+    "GateFailed",
     "ParamsError",
     "ServiceUnavailable",
     "SetupError",

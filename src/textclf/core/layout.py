@@ -36,6 +36,10 @@ class Layout:
         return self / "data/prepared/train.parquet"
 
     @property
+    def validation_split(self) -> Path:
+        return self / "data/prepared/validation.parquet"
+
+    @property
     def test_split(self) -> Path:
         return self / "data/prepared/test.parquet"
 
@@ -70,6 +74,14 @@ class Layout:
     @property
     def worst_errors(self) -> Path:
         return self / "reports/worst_errors.csv"
+
+    @property
+    def behaviour_report(self) -> Path:
+        return self / "reports/behaviour.json"
+
+    @property
+    def model_card(self) -> Path:
+        return self / "reports/model_card.md"
 
     @property
     def run_record(self) -> Path:

@@ -30,6 +30,7 @@ CHOICES = {
     "dataset.label_field": ("sentiment", "rating"),
     "dataset.new_rows": ("train", "newest_to_test"),
     "retrain.promotion": ("rule", "merged"),
+    "train.calibration": ("none", "sigmoid", "isotonic", "temperature"),
 }
 
 
@@ -78,11 +79,14 @@ class PrepareParams:
     drop_duplicates: bool
     drop_train_test_overlap: bool
     test_size: float
+    validation_size: float  # share of train held out for calibration (0: none)
     seed: int
 
     def __post_init__(self) -> None:
         fraction = self.test_size
         _require(0 < fraction < 1, "prepare.test_size", fraction, "a fraction between 0 and 1")
+        held_out = self.validation_size
+        _require(0 <= held_out < 1, "prepare.validation_size", held_out, "a fraction from 0 to 1")
 
 
 @dataclass(frozen=True)
@@ -92,12 +96,68 @@ class TrainParams:
     nb_weighting: bool
     nb_alpha: float
     classifier: dict[str, Any]
+    calibration: str  # none | sigmoid | isotonic | temperature (fitted on the validation split)
 
 
 @dataclass(frozen=True)
 class EvaluateParams:
     worst_errors: int
     calibration_bins: int
+    bootstrap_resamples: int  # for the metrics' confidence intervals
+    seed: int
+
+
+@dataclass(frozen=True)
+class FailureRates:
+    mft: float
+    inv: float
+    dir: float
+
+    def __post_init__(self) -> None:
+        for kind, rate in dataclasses.asdict(self).items():
+            _require(0 <= rate <= 1, f"behaviour.max_failure_rate.{kind}", rate, "a share 0-1")
+
+
+@dataclass(frozen=True)
+class BehaviourParams:
+    suite: str | None  # null: no behaviour tests for this dataset
+    cases_per_test: int
+    tolerance: float
+    min_shift: float
+    max_failure_rate: FailureRates
+    examples: int
+    seed: int
+
+    def __post_init__(self) -> None:
+        cases = self.cases_per_test
+        _require(cases >= 1, "behaviour.cases_per_test", cases, "a number above 0")
+
+
+@dataclass(frozen=True)
+class PredictParams:
+    min_confidence: float  # below it the answer is `uncertain` (probabilities still given)
+
+    def __post_init__(self) -> None:
+        value = self.min_confidence
+        _require(0 <= value <= 1, "predict.min_confidence", value, "a probability from 0 to 1")
+
+
+@dataclass(frozen=True)
+class ServeParams:
+    model: str  # champion (registry.model_name@champion), a models:/ or runs:/ URI, or a file
+    host: str
+    port: int
+    workers: int
+    poll_seconds: float  # how often the registry is asked whether the alias moved
+    max_text_chars: int
+    max_texts: int
+    max_body_bytes: int
+
+    def __post_init__(self) -> None:
+        for name in ("workers", "max_text_chars", "max_texts", "max_body_bytes"):
+            value = getattr(self, name)
+            _require(value >= 1, f"serve.{name}", value, "a number above 0")
+        _require(self.poll_seconds > 0, "serve.poll_seconds", self.poll_seconds, "seconds above 0")
 
 
 @dataclass(frozen=True)
@@ -154,6 +214,9 @@ class Params:
     prepare: PrepareParams
     train: TrainParams
     evaluate: EvaluateParams
+    behaviour: BehaviourParams
+    predict: PredictParams
+    serve: ServeParams
     mlflow: MlflowParams
     registry: RegistryParams
     batch: BatchParams

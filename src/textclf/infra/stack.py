@@ -37,6 +37,7 @@ class StackConfig:
     s3_port: int = 9000
     mlflow_port: int = 5000
     prefect_port: int = 4200
+    serve_port: int = 8000
     dvc_bucket: str = "textclf-dvc"
     mlflow_bucket: str = "textclf-mlflow"
     batch_bucket: str = "textclf-batch"
@@ -53,6 +54,10 @@ class StackConfig:
     @property
     def prefect_api_url(self) -> str:
         return f"http://{self.host}:{self.prefect_port}/api"
+
+    @property
+    def serve_url(self) -> str:
+        return f"http://{self.host}:{self.serve_port}"
 
     @property
     def buckets(self) -> tuple[str, ...]:
@@ -95,10 +100,12 @@ def settings(config: StackConfig) -> dict[str, str]:
     }
     if "prefect" in config.services:
         values["PREFECT_API_URL"] = config.prefect_api_url
+    if "serve" in config.services:
+        values["TEXTCLF_SERVE_URL"] = config.serve_url
     return values
 
 
-def services(config: StackConfig) -> list[Service]:
+def services(config: StackConfig, root: Path = Path(".")) -> list[Service]:
     bin_dir = Path(sys.executable).parent
     state = config.state_dir.resolve()
     env = settings(config)
@@ -149,6 +156,28 @@ def services(config: StackConfig) -> list[Service]:
                 "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             },
         ),
+        # The online service, following the champion alias of the stack's own registry (it
+        # answers /health at once and /ready once a champion exists).
+        Service(
+            "serve",
+            [
+                str(bin_dir / "textclf"),
+                "serve",
+                "--model",
+                "champion",
+                "--host",
+                config.host,
+                "--port",
+                str(config.serve_port),
+                "--params",
+                str((root / "params.yaml").resolve()),
+                "--root",
+                str(root.resolve()),
+            ],
+            f"{config.serve_url}/health",
+            config.serve_port,
+            env,
+        ),
     ]
     return [service for service in listed if service.name in config.services]
 
@@ -162,7 +191,7 @@ def up(config: StackConfig, root: Path = Path("."), timeout: float = 90.0) -> di
             f"the stack is already running ({', '.join(running)})",
             "use it as it is, or stop it first with `textclf stack down`",
         )
-    listed = services(config)
+    listed = services(config, root)
     missing = [service.command[0] for service in listed if not shutil.which(service.command[0])]
     if missing:
         raise SetupError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer, TfidfVectorizer
@@ -61,6 +62,21 @@ def forget_object_ids(pipeline: Pipeline) -> Pipeline:
     return pipeline
 
 
+def calibrate(pipeline: Pipeline, texts: list[str], labels: Any, method: str) -> Pipeline:
+    """The fitted pipeline with its classifier's probabilities recalibrated on held-out texts
+    (the classifier itself is frozen, not refitted)."""
+    from sklearn.frozen import FrozenEstimator
+
+    features = pipeline[:-1].transform(texts)
+    every_row = np.arange(len(texts))
+    # One "fold" that fits on nothing (the classifier is frozen) and calibrates on every row.
+    calibrated = CalibratedClassifierCV(
+        FrozenEstimator(pipeline[-1]), method=method, cv=[(every_row, every_row)]
+    )
+    calibrated.fit(features, labels)
+    return Pipeline([*pipeline.steps[:-1], ("classify", calibrated)])
+
+
 def build_pipeline(train: TrainParams, prepare: PrepareParams) -> Pipeline:
     vectorizer = _estimator("train.vectorizer", VECTORIZERS, train.vectorizer, train.seed)
     classifier = _estimator("train.classifier", CLASSIFIERS, train.classifier, train.seed)
@@ -111,8 +127,8 @@ def _estimator(
                 f"{cls.__name__} has no parameter '{key}'",
                 f"remove {section}.{key} or use one of: {', '.join(sorted(accepted))}",
             )
-        if isinstance(value, list):  # YAML has no tuples; ngram_range and friends want them
-            options[key] = tuple(value)
+        if isinstance(value, list) and isinstance(accepted[key], tuple):
+            options[key] = tuple(value)  # YAML has no tuples; ngram_range and friends want them
     if any(name in accepted for name in SEEDED):
         options.setdefault("random_state", seed)
     return cls(**options)

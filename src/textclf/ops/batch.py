@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from textclf.core import storage
 from textclf.core.errors import DataError
 from textclf.core.files import remove_leftovers
-from textclf.core.params import BatchParams
+from textclf.core.params import BatchParams, PredictParams
 from textclf.core.tables import read_chunks, table_format
 from textclf.ops.models import LoadedModel
 
@@ -43,9 +43,14 @@ class BatchResult:
 
 
 def run_batch(
-    model: LoadedModel, input_location: str, output_location: str, settings: BatchParams
+    model: LoadedModel,
+    input_location: str,
+    output_location: str,
+    settings: BatchParams,
+    answers: PredictParams,
 ) -> BatchResult:
-    """Score each pending input; a bad file is reported in `failed` and the others still run."""
+    """Score each pending input; a bad file is reported in `failed` and the others still run.
+    Rows under `answers.min_confidence` are labelled `uncertain`."""
     if not storage.is_remote(output_location):
         for leftover in remove_leftovers(output_location):
             log.warning("removed %s, left by a run that was killed", leftover)
@@ -60,7 +65,7 @@ def run_batch(
             continue
         target = storage.join(output_location, f"{relative}.parquet")
         try:
-            rows = score_file(model, path, target, settings)
+            rows = score_file(model, path, target, settings, answers)
         except DataError as error:
             log.error("left unscored: %s", error)
             result.failed.append({"input": relative, "error": str(error)})
@@ -90,14 +95,16 @@ def list_inputs(location: str) -> list[str]:
     ]
 
 
-def score_file(model: LoadedModel, path: str, target: str, settings: BatchParams) -> int:
+def score_file(
+    model: LoadedModel, path: str, target: str, settings: BatchParams, answers: PredictParams
+) -> int:
     """Score one input chunk by chunk into a temporary Parquet file, then publish it whole."""
     rows = 0
     with storage.published(target) as local:
         writer = None
         try:
             for chunk in read_chunks(path, settings.chunk_rows):
-                table = score_chunk(model, chunk, path, rows, settings)
+                table = score_chunk(model, chunk, path, rows, settings, answers)
                 if writer is None:
                     writer = pq.ParquetWriter(local, table.schema)
                 writer.write_table(table)
@@ -111,7 +118,12 @@ def score_file(model: LoadedModel, path: str, target: str, settings: BatchParams
 
 
 def score_chunk(
-    model: LoadedModel, chunk: pd.DataFrame, path: str, offset: int, settings: BatchParams
+    model: LoadedModel,
+    chunk: pd.DataFrame,
+    path: str,
+    offset: int,
+    settings: BatchParams,
+    answers: PredictParams,
 ) -> pa.Table:
     if settings.text_column not in chunk.columns:
         raise DataError(
@@ -120,7 +132,8 @@ def score_chunk(
             "write the text to score in a 'text' column, or set batch.text_column",
             field=settings.text_column,
         )
-    scores = model.score(chunk[settings.text_column].fillna("").astype(str))
+    texts = chunk[settings.text_column].fillna("").astype(str)
+    scores = model.score(texts, answers.min_confidence)
     if settings.id_column in chunk.columns:
         ids = chunk[settings.id_column].astype(str).to_numpy()
     else:

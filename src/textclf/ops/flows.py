@@ -22,7 +22,7 @@ from textclf.core import retry
 from textclf.core.errors import DataError, retryable
 from textclf.core.layout import Layout
 from textclf.core.logs import ROOT, setup_logging
-from textclf.core.params import BatchParams, Params, load_params
+from textclf.core.params import BatchParams, Params, PredictParams, load_params
 from textclf.ops.batch import BatchResult, run_batch
 from textclf.ops.models import LoadedModel, load_model
 from textclf.ops.registry import CHAMPION, alias_uri
@@ -55,9 +55,13 @@ def load_model_task(name: str) -> LoadedModel:
 
 @task(retries=2, retry_delay_seconds=5, retry_condition_fn=_retry_condition)
 def score_task(
-    model: LoadedModel, input_location: str, output_location: str, settings: BatchParams
+    model: LoadedModel,
+    input_location: str,
+    output_location: str,
+    settings: BatchParams,
+    answers: PredictParams,
 ) -> BatchResult:
-    return run_batch(model, input_location, output_location, settings)
+    return run_batch(model, input_location, output_location, settings, answers)
 
 
 @task(retries=2, retry_delay_seconds=5, retry_condition_fn=_retry_condition)
@@ -88,7 +92,7 @@ def batch_predict(
     source = input_location or params.batch.input
     target = output_location or params.batch.output
     model = load_model_task(params.registry.model_name)
-    result = score_task(model, source, target, params.batch)
+    result = score_task(model, source, target, params.batch, params.predict)
     logger.info(
         "scored %d file(s), skipped %d already scored, %d failed",
         len(result.scored),

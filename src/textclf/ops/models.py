@@ -32,8 +32,9 @@ class LoadedModel:
     def classes(self) -> list[str]:
         return [str(label) for label in self.pipeline.classes_]
 
-    def score(self, texts: Any) -> Scores:
-        return score_texts(self.pipeline, as_texts(texts))
+    def score(self, texts: Any, min_confidence: float = 0.0) -> Scores:
+        """Scores of `texts`; answers under `min_confidence` are `uncertain`."""
+        return score_texts(self.pipeline, as_texts(texts), min_confidence)
 
 
 def load_model(source: str | Path, root: Path = Path(".")) -> LoadedModel:

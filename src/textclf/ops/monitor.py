@@ -152,6 +152,13 @@ def verdict(result: dict, threshold: float, rows: int) -> Verdict:
     )
 
 
+def model_labels(scored: pd.DataFrame) -> list[str]:
+    """The model's own label of each scored row, from its probabilities: `predicted_label` says
+    `uncertain` under predict.min_confidence, and drift and quality are about the model."""
+    proba = scored.filter(like="proba_")
+    return [column.removeprefix("proba_") for column in proba.idxmax(axis=1)]
+
+
 def monitor_batch(
     model: LoadedModel,
     input_file: str,
@@ -172,7 +179,7 @@ def monitor_batch(
     )
     current = monitoring_frame(
         current_input[text_column].fillna("").astype(str).tolist(),
-        scored["predicted_label"].tolist(),
+        model_labels(scored),
         model.pipeline,
         params.prepare.normalize,
         labels,

@@ -7,6 +7,7 @@ proportions.
 
 from __future__ import annotations
 
+import difflib
 import io
 import json
 import logging
@@ -25,12 +26,21 @@ from scipy.stats import binomtest
 from textclf.core.errors import DataError
 from textclf.core.layout import Layout
 from textclf.core.params import flatten
+from textclf.ml.metrics import HIGHER_IS_BETTER
 from textclf.ops.tracking import is_server
 
 MARKER = "<!-- textclf-report -->"
 log = logging.getLogger(__name__)
-HEADLINE = ("accuracy", "macro_f1", "roc_auc", "log_loss")
-FIGURES = ("confusion_matrix.png", "roc.png", "precision_recall.png", "calibration.png")
+HEADLINE = ("accuracy", "macro_f1", "roc_auc", "log_loss", "ece")
+REGRESSION = "⚠️ worse"
+CARD_DIFF_LINES = 120
+FIGURES = (
+    "confusion_matrix.png",
+    "roc.png",
+    "precision_recall.png",
+    "calibration.png",
+    "coverage.png",
+)
 
 
 @dataclass
@@ -43,6 +53,8 @@ class Snapshot:
     predictions: pd.DataFrame | None = None
     label_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     run: dict[str, Any] = field(default_factory=dict)
+    behaviour: dict[str, Any] = field(default_factory=dict)
+    model_card: str | None = None
 
 
 @dataclass
@@ -83,6 +95,7 @@ def _snapshot(label: str, read: Callable[[Path], str | None]) -> Snapshot:
     predictions = read(layout.predictions)
     validation = read(layout.validation_report)
     run = read(layout.run_record)
+    behaviour = read(layout.behaviour_report)
     return Snapshot(
         label=label,
         metrics=json.loads(metrics_text),
@@ -92,6 +105,8 @@ def _snapshot(label: str, read: Callable[[Path], str | None]) -> Snapshot:
         ),
         label_counts=json.loads(validation)["label_counts"] if validation else {},
         run=json.loads(run) if run else {},
+        behaviour=json.loads(behaviour) if behaviour else {},
+        model_card=read(layout.model_card),
     )
 
 
@@ -153,8 +168,10 @@ def build_report(
     lines = [MARKER, f"## Model report: `{new.label}` vs `{base.label}`", ""]
     lines += _metrics_table(base, new, champion)
     lines += _significance_section(base, new)
+    lines += _behaviour_section(base, new)
     lines += _params_section(base, new)
     lines += _data_section(base, new)
+    lines += _model_card_section(base, new)
     if figures is not None:
         lines += ["### Plots (this change)", ""]
         lines += [f"![{name[:-4]}]({figures}/{name})" for name in FIGURES]
@@ -165,8 +182,9 @@ def build_report(
     return "\n".join(lines)
 
 
-def _metric_rows(snapshots: list[Snapshot]) -> list[tuple[str, list[Any]]]:
-    """(name, value per snapshot) for the headline and per-class metrics."""
+def _metric_rows(snapshots: list[Snapshot]) -> list[tuple[str, bool | None, list[Any]]]:
+    """(name, whether higher is better (None: neither), value per snapshot) for the headline
+    and per-class metrics."""
     names = [("test rows", ("test_rows",)), *((name, (name,)) for name in HEADLINE)]
     classes = sorted({label for snap in snapshots for label in snap.metrics.get("per_class", {})})
     names += [
@@ -182,7 +200,8 @@ def _metric_rows(snapshots: list[Snapshot]) -> list[tuple[str, list[Any]]]:
             for key in path:
                 value = value.get(key) if isinstance(value, dict) else None
             values.append(value)
-        rows.append((name, values))
+        better = HIGHER_IS_BETTER.get(path[-1], True) if path != ("test_rows",) else None
+        rows.append((name, better, values))
     return rows
 
 
@@ -194,15 +213,73 @@ def _metrics_table(base: Snapshot, new: Snapshot, champion: Snapshot | None) -> 
         rule += " ---: | ---: |"
         snapshots.append(champion)
     table = ["### Metrics", "", header, rule]
-    for name, values in _metric_rows(snapshots):
+    for name, better, values in _metric_rows(snapshots):
         if values[0] is None and values[1] is None:
             continue
         old, current = values[0], values[1]
-        line = f"| {name} | {_number(old)} | {_number(current)} | {_delta(old, current)} |"
+        line = f"| {name} | {_number(old)} | {_number(current)} | {_delta(old, current, better)} |"
         if champion is not None:
-            line += f" {_number(values[2])} | {_delta(values[2], current)} |"
+            line += f" {_number(values[2])} | {_delta(values[2], current, better)} |"
         table.append(line)
-    return [*table, ""]
+    return [
+        *table,
+        f"{REGRESSION}: a change the wrong way (for log_loss and ece, lower is better).",
+        "",
+    ]
+
+
+def _behaviour_section(base: Snapshot, new: Snapshot) -> list[str]:
+    """Failure rate of each behaviour test, base vs new; a rise is a regression."""
+    old, current = base.behaviour.get("tests", {}), new.behaviour.get("tests", {})
+    if not old and not current:
+        return []
+    lines = [
+        "### Behaviour tests (failure rate)",
+        "",
+        "| test | type | base | new | change | limit | result |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for name in [*current, *(name for name in old if name not in current)]:
+        test = current.get(name) or old[name]
+        before = old.get(name, {}).get("failure_rate")
+        after = current.get(name, {}).get("failure_rate")
+        result = "-" if name not in current else ("pass" if current[name]["passed"] else "fail")
+        if result == "fail" and not current[name]["gate"]:
+            result = "fail (not gated)"
+        lines.append(
+            f"| {name} | {test['type']} | {_share(before)} | {_share(after)} | "
+            f"{_delta(before, after, better=False, points=True)} | "
+            f"{test['max_failure_rate']:.0%} | {result} |"
+        )
+    return [*lines, ""]
+
+
+def _model_card_section(base: Snapshot, new: Snapshot) -> list[str]:
+    if new.model_card is None or new.model_card == base.model_card:
+        return []
+    diff = list(
+        difflib.unified_diff(
+            (base.model_card or "").splitlines(),
+            new.model_card.splitlines(),
+            f"{base.label}/model_card.md",
+            f"{new.label}/model_card.md",
+            n=0,
+            lineterm="",
+        )
+    )
+    shown = diff[:CARD_DIFF_LINES]
+    if len(diff) > len(shown):
+        shown.append(f"... {len(diff) - len(shown)} more lines (reports/model_card.md)")
+    return [
+        "<details><summary>Model card changes (reports/model_card.md)</summary>",
+        "",
+        "```diff",
+        *shown,
+        "```",
+        "",
+        "</details>",
+        "",
+    ]
 
 
 def _significance_section(base: Snapshot, new: Snapshot) -> list[str]:
@@ -313,8 +390,20 @@ def _number(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-def _delta(old: Any, new: Any) -> str:
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _delta(old: Any, new: Any, better: bool | None = None, points: bool = False) -> str:
+    """`new - old` (of shares, in percentage points when `points`), marked when it goes the
+    wrong way (`better`: True when higher is better)."""
     if not isinstance(old, int | float) or not isinstance(new, int | float):
         return "-"
     change = new - old
-    return f"{change:+.4f}" if isinstance(change, float) else f"{change:+d}"
+    if points:
+        text = f"{100 * change:+.1f} pp"
+    else:
+        text = f"{change:+.4f}" if isinstance(change, float) else f"{change:+d}"
+    if better is not None and change != 0 and (change > 0) != better:
+        text += f" {REGRESSION}"
+    return text

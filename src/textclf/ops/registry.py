@@ -10,13 +10,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from textclf.core.errors import DataError, ParamsError
 from textclf.ml.metrics import HIGHER_IS_BETTER, compute_metrics
 from textclf.ops.tracking import mlflow_error
+
+if TYPE_CHECKING:
+    from textclf.ops.models import LoadedModel
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -91,12 +94,14 @@ def promote(
     metric: str,
     min_improvement: float,
     releasable: Callable[[Any], str | None] = lambda version: None,
+    behaves: Callable[[LoadedModel], str | None] = lambda model: None,
 ) -> Decision:
     """Score challenger and champion on `test`; move `champion` if the challenger wins by the
     margin. The decision and its reason are recorded as tags on the challenger version.
 
     `releasable(version)` says why a version may not become champion (e.g. its commit is not
-    on the git remote), or None."""
+    on the git remote), or None; `behaves(model)` says why the loaded challenger fails a
+    quality gate (behaviour tests), or None. Either refuses the promotion, whatever the metric."""
     if metric not in HIGHER_IS_BETTER:
         raise ParamsError(
             "registry.metric",
@@ -115,8 +120,14 @@ def promote(
         reason = f"not promoted: {blocked}"
         decision = Decision(False, reason, metric, str(challenger.version), float("nan"))
         return _record_decision(name, challenger, decision)
+    model = load_version(name, str(challenger.version))
+    challenger_score = score(model, test, metric)
+    misbehaves = behaves(model)
+    if misbehaves is not None:
+        reason = f"not promoted: {misbehaves}"
+        decision = Decision(False, reason, metric, str(challenger.version), challenger_score)
+        return _record_decision(name, challenger, decision)
     champion = version_by_alias(name, CHAMPION)
-    challenger_score = score(name, str(challenger.version), test, metric)
     decision = Decision(False, "", metric, str(challenger.version), challenger_score)
     if champion is None:
         decision.promoted = True
@@ -125,7 +136,7 @@ def promote(
         decision.champion_version, decision.champion_score = str(champion.version), challenger_score
         decision.reason = f"version {challenger.version} is already the champion"
     else:
-        champion_score = score(name, str(champion.version), test, metric)
+        champion_score = score(load_version(name, str(champion.version)), test, metric)
         decision.champion_version, decision.champion_score = str(champion.version), champion_score
         gain = challenger_score - champion_score
         if not HIGHER_IS_BETTER[metric]:
@@ -158,11 +169,14 @@ def _record_decision(name: str, challenger: Any, decision: Decision) -> Decision
     return decision
 
 
-def score(name: str, version: str, test: pd.DataFrame, metric: str) -> float:
-    """`metric` of a registered version on `test`, scored as evaluation scores it."""
+def load_version(name: str, version: str) -> LoadedModel:
     from textclf.ops.models import load_model
 
-    model = load_model(f"models:/{name}/{version}")
+    return load_model(f"models:/{name}/{version}")
+
+
+def score(model: LoadedModel, test: pd.DataFrame, metric: str) -> float:
+    """`metric` of a model on `test`, scored as evaluation scores it."""
     metrics = compute_metrics(test["label"].astype(str).to_numpy(), model.score(test["text"]))
     if metric not in metrics:
         raise DataError(

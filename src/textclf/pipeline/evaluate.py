@@ -1,4 +1,5 @@
-"""Evaluate: metrics, curve data for `dvc plots`, per-row predictions and worst errors."""
+"""Evaluate: metrics (with 95% intervals, calibration error and what abstention gives), curve
+data for `dvc plots`, per-row predictions and worst errors."""
 
 from __future__ import annotations
 
@@ -8,8 +9,14 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from textclf.core.params import EvaluateParams
-from textclf.ml.metrics import compute_curves, compute_metrics
+from textclf.core.params import EvaluateParams, PredictParams
+from textclf.ml.metrics import (
+    abstention_metrics,
+    bootstrap_intervals,
+    compute_curves,
+    compute_metrics,
+    coverage_curve,
+)
 from textclf.ml.scoring import score_texts
 
 
@@ -21,9 +28,18 @@ class Evaluation:
     worst_errors: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def evaluate(model: Pipeline, test: pd.DataFrame, params: EvaluateParams) -> Evaluation:
-    scores = score_texts(model, test["text"].tolist())
+def evaluate(
+    model: Pipeline, test: pd.DataFrame, params: EvaluateParams, answers: PredictParams
+) -> Evaluation:
+    scores = score_texts(model, test["text"].tolist(), answers.min_confidence)
     actual = test["label"].astype(str).to_numpy()
+    metrics = compute_metrics(actual, scores)
+    metrics["intervals"] = bootstrap_intervals(
+        actual, scores.labels, scores.classes, params.bootstrap_resamples, params.seed
+    )
+    metrics["abstention"] = abstention_metrics(actual, scores)
+    curves = compute_curves(actual, scores, params.calibration_bins)
+    curves["coverage"] = coverage_curve(actual, scores)
     predictions = pd.DataFrame(
         {
             "id": test["id"].astype(str).to_numpy(),
@@ -36,8 +52,8 @@ def evaluate(model: Pipeline, test: pd.DataFrame, params: EvaluateParams) -> Eva
     wrong = predictions.assign(text=test["text"].to_numpy())[~predictions["correct"]]
     worst = wrong.sort_values("confidence", ascending=False).head(params.worst_errors)
     return Evaluation(
-        metrics=compute_metrics(actual, scores),
+        metrics=metrics,
         predictions=predictions,
-        curves=compute_curves(actual, scores, params.calibration_bins),
+        curves=curves,
         worst_errors=worst[["id", "actual", "predicted", "confidence", "text"]],
     )

@@ -31,6 +31,9 @@ def save_figures(predictions: pd.DataFrame, curves: dict[str, pd.DataFrame], fol
         "Calibration (top-label confidence)",
         diagonal=True,
     )
+    figures["coverage.png"] = _line(
+        plt, curves["coverage"], "coverage", "accuracy", "Accuracy vs coverage (abstention)"
+    )
     folder.mkdir(parents=True, exist_ok=True)
     for name, figure in figures.items():
         with atomic_path(folder / name) as tmp:

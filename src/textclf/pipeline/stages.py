@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from textclf.core.errors import DataError
+from textclf.core.errors import DataError, GateFailed, ParamsError
 from textclf.core.files import (
     atomic_path,
     file_digest,
@@ -19,12 +19,15 @@ from textclf.core.files import (
     write_csv,
     write_json,
     write_parquet,
+    write_text,
 )
 from textclf.core.layout import Layout
 from textclf.core.params import Params
 
 if TYPE_CHECKING:  # the CLI imports this module for its stage table: keep pandas out of it
     import pandas as pd
+
+    from textclf.ops.models import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,7 @@ def run_prepare(params: Params, layout: Layout) -> dict:
     table = read_stage_output(layout.labelled, "ingest")
     splits = prepare(table, params.prepare, str(layout.labelled))
     write_parquet(splits.train, layout.train_split)
+    write_parquet(splits.validation, layout.validation_split)
     write_parquet(splits.test, layout.test_split)
     write_json(splits.summary, layout.prepare_summary)
     return splits.summary
@@ -65,11 +69,22 @@ def run_train(params: Params, layout: Layout) -> dict:
     from textclf.pipeline.train import train
 
     build_pipeline(params.train, params.prepare)  # wrong params fail before the data is read
+    if params.train.calibration != "none" and params.prepare.validation_size == 0:
+        raise ParamsError(
+            "train.calibration",
+            f"calibration '{params.train.calibration}' is fitted on the validation split, "
+            "and prepare.validation_size is 0",
+            "set prepare.validation_size (e.g. 0.1), or train.calibration: none",
+        )
     if params.mlflow.enabled:  # fail now, not after the fit, if the run cannot be tracked
         from textclf.ops.tracking import connect
 
         connect(layout.root, fallback_to_local=params.mlflow.fallback_to_local)
-    trained = train(read_stage_output(layout.train_split, "prepare"), params)
+    trained = train(
+        read_stage_output(layout.train_split, "prepare"),
+        read_stage_output(layout.validation_split, "prepare"),
+        params,
+    )
     with atomic_path(layout.model) as tmp:
         joblib.dump(forget_object_ids(trained.model), tmp)
     write_json(trained.stats, layout.train_stats)
@@ -82,7 +97,8 @@ def run_evaluate(params: Params, layout: Layout) -> dict:
     from textclf.pipeline.figures import save_figures
 
     model = load_model(layout.model).pipeline
-    result = evaluate(model, read_stage_output(layout.test_split, "prepare"), params.evaluate)
+    test = read_stage_output(layout.test_split, "prepare")
+    result = evaluate(model, test, params.evaluate, params.predict)
     write_json(result.metrics, layout.metrics)
     write_csv(result.predictions, layout.predictions)
     for name, curve in result.curves.items():
@@ -90,6 +106,47 @@ def run_evaluate(params: Params, layout: Layout) -> dict:
     write_csv(result.worst_errors, layout.worst_errors)
     save_figures(result.predictions, result.curves, layout.figures)
     return result.metrics
+
+
+def run_behaviour(params: Params, layout: Layout) -> dict:
+    """Behaviour tests of the model; writes the report, then fails if a gated test failed."""
+    from textclf.ml.behaviour import gate_problem
+    from textclf.ops.models import load_model
+
+    model = load_model(layout.model)
+    test = read_stage_output(layout.test_split, "prepare")
+    report = behaviour_report(model, test["text"].tolist(), params, layout.root)
+    write_json(report, layout.behaviour_report)
+    problem = gate_problem(report)
+    if problem:
+        raise GateFailed(
+            layout.model,
+            problem,
+            f"see the failing examples in {layout.behaviour_report}; improve the model, or "
+            "knowingly raise behaviour.max_failure_rate",
+        )
+    return report["summary"]
+
+
+def behaviour_report(model: LoadedModel, test_texts: list[str], params: Params, root: Path) -> dict:
+    """The behaviour suite that params name (relative to `root`), run on `model`; an empty
+    report when the dataset has none."""
+    from textclf.ml.behaviour import load_suite, run_suite
+
+    settings = params.behaviour
+    if settings.suite is None:
+        summary = {"tests": 0, "passed": 0, "gate_failures": 0}
+        return {"suite": None, "summary": summary, "failed_gates": [], "tests": {}}
+    suite = load_suite(root / settings.suite, model.classes, test_texts, settings)
+    return run_suite(suite, model.score, settings)
+
+
+def run_card(params: Params, layout: Layout) -> dict:
+    from textclf.pipeline.model_card import model_card
+
+    card = model_card(params, layout)
+    write_text(card, layout.model_card)
+    return {"model_card": str(layout.model_card), "lines": card.count("\n")}
 
 
 def run_track(params: Params, layout: Layout) -> dict:
@@ -104,11 +161,13 @@ def run_track(params: Params, layout: Layout) -> dict:
             params=params,
             model=load_model(layout.model).pipeline,
             metrics=read_json(layout.metrics),
+            behaviour=read_json(layout.behaviour_report),
             train_stats=read_json(layout.train_stats),
             timings=read_json(layout.timings) if layout.timings.exists() else {},
             example_texts=test["text"].head(3).tolist(),
             data_hashes={
                 "train": file_digest(layout.train_split),
+                "validation": file_digest(layout.validation_split),
                 "test": file_digest(layout.test_split),
                 "model": file_digest(layout.model),
             },
@@ -116,6 +175,8 @@ def run_track(params: Params, layout: Layout) -> dict:
                 "plots": layout.plots,
                 "figures": layout.figures,
                 "reports": layout.validation_report,
+                "behaviour": layout.behaviour_report,
+                "model_card": layout.model_card,
                 "errors": layout.worst_errors,
                 "predictions": layout.predictions,
             },
@@ -161,17 +222,23 @@ def run_register(
 
 def run_promote(params: Params, layout: Layout, name: str | None = None) -> dict:
     """The promotion rule, for a challenger whose commit is on the git remote (and merged into
-    retrain.base_branch when retrain.promotion is `merged`)."""
+    retrain.base_branch when retrain.promotion is `merged`) and that passes the behaviour
+    tests (run again here, on the registered model itself)."""
+    from textclf.ml.behaviour import gate_problem
     from textclf.ops.registry import promote
     from textclf.ops.tracking import connect
 
     connect(layout.root)
+    test = read_stage_output(layout.test_split, "prepare")
     decision = promote(
         name or params.registry.model_name,
-        read_stage_output(layout.test_split, "prepare"),
+        test,
         params.registry.metric,
         params.registry.min_improvement,
         lambda version: release_blocker(version.tags, params, layout.root),
+        lambda model: gate_problem(
+            behaviour_report(model, test["text"].tolist(), params, layout.root)
+        ),
     )
     return decision.as_dict()
 
@@ -207,6 +274,11 @@ STAGES: dict[str, tuple[Callable[[Params, Layout], dict], str]] = {
         run_evaluate,
         "Score the test split; write metrics, plots, figures and worst errors.",
     ),
+    "behaviour": (
+        run_behaviour,
+        "Run the behaviour suite (behaviour.suite) on the model; fail if a gated test fails.",
+    ),
+    "card": (run_card, "Write the model card, reports/model_card.md."),
     "track": (run_track, "Log the run to MLflow (MLFLOW_TRACKING_URI, else ./mlflow.db)."),
 }
 

@@ -38,6 +38,7 @@ class RunInputs:
     params: Params
     model: Any
     metrics: dict[str, Any]
+    behaviour: dict[str, Any]
     train_stats: dict[str, Any]
     timings: dict[str, float]
     example_texts: list[str]
@@ -46,7 +47,13 @@ class RunInputs:
 
     def fingerprint(self) -> str:
         content = json.dumps(
-            [self.params.as_dict(), self.metrics, self.train_stats, self.data_hashes],
+            [
+                self.params.as_dict(),
+                self.metrics,
+                self.behaviour,
+                self.train_stats,
+                self.data_hashes,
+            ],
             sort_keys=True,
             default=str,
         )
@@ -96,6 +103,10 @@ def log_run(inputs: RunInputs, root: Path) -> dict[str, str]:
             **inputs.metrics,
             "train": _numbers(inputs.train_stats),
             "seconds": inputs.timings,
+            "behaviour": {
+                name: {"failure_rate": test["failure_rate"]}
+                for name, test in inputs.behaviour.get("tests", {}).items()
+            },
         }
         mlflow.log_metrics({_metric_key(k): v for k, v in flatten(numeric) if _is_number(v)})
         for folder, path in inputs.artifacts.items():

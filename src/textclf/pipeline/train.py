@@ -1,14 +1,18 @@
-"""Train: fit the params-defined pipeline on the training split."""
+"""Train: fit the params-defined pipeline on the training split, and calibrate its
+probabilities on the validation split when `train.calibration` asks for it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from textclf.core.errors import DataError
+from textclf.core.layout import Layout
 from textclf.core.params import Params
-from textclf.ml.model import build_pipeline
+from textclf.ml.model import build_pipeline, calibrate
 
 
 @dataclass
@@ -17,9 +21,15 @@ class Trained:
     stats: dict  # what the model is, never how long it took: this file is tracked in git
 
 
-def train(train_split: pd.DataFrame, params: Params) -> Trained:
+def train(train_split: pd.DataFrame, validation: pd.DataFrame, params: Params) -> Trained:
     model = build_pipeline(params.train, params.prepare)
     model.fit(train_split["text"].tolist(), train_split["label"].to_numpy())
+    method = params.train.calibration
+    if method != "none":
+        _check_enough_to_calibrate(validation, model.classes_)
+        model = calibrate(
+            model, validation["text"].tolist(), validation["label"].to_numpy(), method
+        )
     vectorizer = model.named_steps["vectorize"]
     n_features = (
         len(vectorizer.vocabulary_)
@@ -28,7 +38,25 @@ def train(train_split: pd.DataFrame, params: Params) -> Trained:
     )
     stats = {
         "train_rows": len(train_split),
+        "calibrated_on_rows": len(validation) if method != "none" else 0,
         "classes": [str(label) for label in model.classes_],
         "n_features": n_features,
     }
     return Trained(model, stats)
+
+
+# Fewer rows of a class than this make a calibration map that only memorises them.
+MIN_CALIBRATION_ROWS = 10
+
+
+def _check_enough_to_calibrate(validation: pd.DataFrame, classes: Any) -> None:
+    counts = validation["label"].astype(str).value_counts()
+    short = {str(c): int(counts.get(str(c), 0)) for c in classes}
+    short = {label: rows for label, rows in short.items() if rows < MIN_CALIBRATION_ROWS}
+    if short:
+        raise DataError(
+            Layout().validation_split,
+            f"too few rows to calibrate on: {short} (at least {MIN_CALIBRATION_ROWS} per class)",
+            "raise prepare.validation_size, add data, or set train.calibration: none",
+            field="label",
+        )

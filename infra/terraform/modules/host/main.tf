@@ -136,6 +136,7 @@ resource "aws_iam_role_policy" "logs" {
 }
 
 data "aws_iam_policy_document" "secrets" {
+  count = length(var.readable_secret_arns) > 0 ? 1 : 0
   statement {
     actions   = ["secretsmanager:GetSecretValue"]
     resources = var.readable_secret_arns
@@ -143,9 +144,10 @@ data "aws_iam_policy_document" "secrets" {
 }
 
 resource "aws_iam_role_policy" "secrets" {
+  count  = length(var.readable_secret_arns) > 0 ? 1 : 0
   name   = "read-secrets"
   role   = var.role_name
-  policy = data.aws_iam_policy_document.secrets.json
+  policy = data.aws_iam_policy_document.secrets[0].json
 }
 
 resource "aws_instance" "this" {

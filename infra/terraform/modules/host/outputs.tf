@@ -17,3 +17,8 @@ output "log_group" {
   description = "CloudWatch log group of the host's services."
   value       = aws_cloudwatch_log_group.this.name
 }
+
+output "private_ip" {
+  description = "Private address of the host."
+  value       = aws_instance.this.private_ip
+}

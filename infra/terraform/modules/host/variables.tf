@@ -41,12 +41,9 @@ variable "egress" {
 }
 
 variable "readable_secret_arns" {
-  description = "Secrets Manager secrets the host's services read at start (the database's)."
+  description = "Secrets Manager secrets the host's services read at start (none: no policy)."
   type        = list(string)
-  validation {
-    condition     = length(var.readable_secret_arns) > 0
-    error_message = "Name at least one secret; a host without one needs no secrets policy."
-  }
+  default     = []
 }
 
 variable "units" {

@@ -73,14 +73,16 @@ data "aws_iam_policy_document" "ec2_assume" {
   }
 }
 
+# The serving host reads models through the MLflow server (its artifacts are proxied), so its
+# role has no data access of its own: only what the host module gives every host.
 resource "aws_iam_role" "host" {
-  for_each           = toset(["tracking", "worker"])
+  for_each           = toset(["tracking", "worker", "serving"])
   name               = "${var.name}-${each.key}"
   assume_role_policy = data.aws_iam_policy_document.ec2_assume.json
 }
 
 resource "aws_iam_role_policy" "host_data" {
-  for_each = aws_iam_role.host
+  for_each = { for kind, role in aws_iam_role.host : kind => role if contains(keys(local.access), kind) }
   name     = "data-access"
   role     = each.value.id
   policy   = data.aws_iam_policy_document.data_access[each.key].json

@@ -22,3 +22,8 @@ output "ci_role_arn" {
   description = "ARN of the role GitHub Actions assumes (vars.AWS_CI_ROLE_ARN)."
   value       = aws_iam_role.ci.arn
 }
+
+output "serving_role_name" {
+  description = "Role of the prediction-service host."
+  value       = aws_iam_role.host["serving"].name
+}
