@@ -15,7 +15,7 @@ from textclf.ml.scoring import Scores, score_texts
 from textclf.ml.text import as_texts
 
 log = logging.getLogger(__name__)
-_ALIAS = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/]+)$")
+ALIAS_URI = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/]+)$")
 _VERSION = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
 
 
@@ -52,7 +52,7 @@ def load_model(source: str | Path, root: Path = Path(".")) -> LoadedModel:
 
     connect(root)
     name, version = "run", source.removeprefix("runs:/").split("/")[0]
-    if match := _ALIAS.match(source):
+    if match := ALIAS_URI.match(source):
         name = match["name"]
         found = version_by_alias(name, match["alias"])
         if found is None:

@@ -11,20 +11,18 @@ request waits for a load. When the registry does not answer, the loaded model ke
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from textclf.core.errors import DataError, ServiceUnavailable, TextclfError
 from textclf.core.files import file_digest
-from textclf.ops.models import LoadedModel, load_model
+from textclf.ops.models import ALIAS_URI, LoadedModel, load_model
 
 log = logging.getLogger(__name__)
-_ALIAS = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/]+)$")
 # What /model reports of a registered version, from the tags registration gave it.
 DESCRIBING_TAGS = ("git_commit", "model_md5", "data_md5.train", "data_md5.test", "dataset")
 
@@ -43,7 +41,6 @@ class RegistryState:
     problem: str | None = None
     since: float | None = None
     last_checked: float | None = None
-    history: list[str] = field(default_factory=list)  # versions served, in order
 
 
 class Champion:
@@ -60,7 +57,7 @@ class Champion:
         self.poll_seconds = poll_seconds
         self.serving: Serving | None = None
         self.registry = RegistryState()
-        self._alias = _ALIAS.match(source)
+        self._alias = ALIAS_URI.match(source)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -123,7 +120,6 @@ class Champion:
         }
         previous = self._version()
         self._serve(Serving(model, description))
-        self.registry.history.append(version)
         log.info("serving %s version %s (was %s)", name, version, previous or "nothing")
 
     def _serve(self, new: Serving) -> None:
@@ -149,14 +145,14 @@ class Champion:
             log.info("registry reachable again; serving version %s", self._version())
         if problem is not None and problem != self.registry.problem:
             log.warning("%s", problem)
-        self.registry = RegistryState(True, problem, None, time.time(), self.registry.history)
+        self.registry = RegistryState(True, problem, None, time.time())
 
     def _unreachable(self, error: TextclfError) -> None:
         problem = str(error)
         if self.registry.problem != problem:
             log.warning("%s; still serving version %s", problem, self._version())
         since = self.registry.since or time.time()
-        self.registry = RegistryState(False, problem, since, time.time(), self.registry.history)
+        self.registry = RegistryState(False, problem, since, time.time())
 
     def _version(self) -> str | None:
         return self.serving.model.version if self.serving else None
