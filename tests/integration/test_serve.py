@@ -349,7 +349,7 @@ def test_the_local_stack_serves_the_champion_of_its_registry(reproduced_repo, tm
         run("dvc", "repro", "--force", "--single-item", "track")
         run("textclf", "register")
         run("textclf", "promote")
-        wait_until_healthy(f"{config.serve_url}/ready", 30)
+        wait_until_healthy(f"{config.serve_url}/ready", 90)
         answer = httpx.post(f"{config.serve_url}/predict", json={"text": TEXTS[0]}).json()
         assert answer["model"] == {"name": "textclf-imdb", "version": "1"}
 
