@@ -271,7 +271,11 @@ class _CaseBuilder:
     """Turns a test's `templates`, `edits` or `from: test_split` plus `perturb` into cases."""
 
     def __init__(
-        self, path: Path, lexicon: dict[str, list[str]], test_texts: list[str], params: Any
+        self,
+        path: Path,
+        lexicon: dict[str, list[str]],
+        test_texts: list[str],
+        params: BehaviourParams,
     ) -> None:
         self.path, self.lexicon, self.test_texts, self.params = path, lexicon, test_texts, params
 

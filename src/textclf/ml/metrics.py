@@ -17,6 +17,8 @@ HIGHER_IS_BETTER = {
     "log_loss": False,
     "ece": False,
 }
+# The headline metrics, in the order reports list them.
+HEADLINE = tuple(HIGHER_IS_BETTER)
 # Expected calibration error over 15 equal-width confidence bins (Guo et al., 2017): fixed, so
 # every run's ECE is comparable whatever the plot settings.
 ECE_BINS = 15

@@ -26,12 +26,11 @@ from scipy.stats import binomtest
 from textclf.core.errors import DataError
 from textclf.core.layout import Layout
 from textclf.core.params import flatten
-from textclf.ml.metrics import HIGHER_IS_BETTER
+from textclf.ml.metrics import HEADLINE, HIGHER_IS_BETTER
 from textclf.ops.tracking import is_server
 
 MARKER = "<!-- textclf-report -->"
 log = logging.getLogger(__name__)
-HEADLINE = ("accuracy", "macro_f1", "roc_auc", "log_loss", "ece")
 REGRESSION = "⚠️ worse"
 CARD_DIFF_LINES = 120
 FIGURES = (

@@ -12,9 +12,7 @@ from typing import Any
 from textclf.core.files import file_digest, read_json
 from textclf.core.layout import Layout
 from textclf.core.params import Params, flatten
-from textclf.ml.metrics import HIGHER_IS_BETTER
-
-HEADLINE = ("accuracy", "macro_f1", "roc_auc", "log_loss", "ece")
+from textclf.ml.metrics import HEADLINE, HIGHER_IS_BETTER
 
 
 def model_card(params: Params, layout: Layout) -> str:
