@@ -7,7 +7,7 @@ export UV_PYTHON_DOWNLOADS := never
 # This machine sets PYTHONDONTWRITEBYTECODE, so compile once at install, not on every import.
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: all setup repro test test-fast lint format bench bench-serve hooks clean help stack-up stack-down push pull deploy worker serve \
+.PHONY: all setup repro test test-fast lint format bench bench-serve bench-spark emr-env hooks clean help stack-up stack-down push pull deploy worker serve \
 	infra-check infra-bootstrap infra-init infra-plan infra-apply infra-destroy infra-settings
 
 all: setup repro ## set up the environment, then `dvc repro` on the bundled sample
@@ -18,13 +18,16 @@ help: ## list the targets
 $(UV):
 	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
 
+# --inexact: keeps the Spark extra once `make test` has installed it (pyspark is a 456 MB
+# download that `make` itself does not need).
 setup: $(UV) ## create .venv from uv.lock (the project itself installed editable)
-	$(UV) sync --frozen --extra stack
+	$(UV) sync --frozen --extra stack --inexact
 
 repro: setup ## reproduce the DVC pipeline
 	$(RUN) dvc repro
 
-test: setup ## run the whole test suite
+test: setup ## run the whole test suite (installs the Spark extra for the Spark job's tests)
+	$(UV) sync --frozen --extra stack --extra spark --inexact
 	$(RUN) pytest
 
 test-fast: setup ## unit tests only (no end-to-end pipeline runs)
@@ -41,6 +44,13 @@ format: setup ## fix what ruff and black can fix
 bench: setup ## full-IMDB benchmarks (need ../shared/datasets); print numbers
 	$(RUN) python bench/full_imdb.py
 	$(RUN) python bench/batch_scoring.py
+
+bench-spark: setup ## the Spark job on local[1]/local[2] against the single-process path (full IMDB)
+	$(UV) sync --frozen --extra stack --extra spark --inexact
+	$(RUN) python bench/spark_batch.py
+
+emr-env: setup ## build the Spark job's packed environment and upload it to $$TEXTCLF_EMR_STAGING
+	$(STACK_ENV) $(RUN) python scripts/build-emr-env.py --upload
 
 bench-serve: setup ## load on the online service with wrk (apt-get install wrk); prints latencies
 	$(RUN) python bench/serve_load.py

@@ -42,7 +42,7 @@ def main() -> None:
     params = load_params(REPO / "params.yaml")
     data = read_aclimdb(args.archive)
     splits = prepare(data.labelled, params.prepare)
-    pipeline = train(splits.train, params).model
+    pipeline = train(splits.train, splits.validation, params).model
     unlabelled = data.unlabelled[["id", "text"]].reset_index(drop=True)
     texts = unlabelled["text"].tolist()
 

@@ -17,5 +17,12 @@ for _ in $(seq 60); do
 done
 # The held-out split that monitoring compares batches with, for this checkout's version.
 dvc pull --allow-missing data/prepared/test.parquet
+# The Spark job's packed environment for this checkout (batch.engine emr-serverless). The hosts
+# run Amazon Linux 2023 with /usr/bin/python3.11, as EMR Serverless's image does, so it is built
+# here; an environment already uploaded for this code and lock is kept.
+if [ -n "${TEXTCLF_EMR_STAGING:-}" ]; then
+  python scripts/build-emr-env.py --upload --skip-existing \
+    --python "$(command -v python3.11 || command -v python3)"
+fi
 prefect work-pool inspect "$pool" >/dev/null 2>&1 || prefect work-pool create "$pool" --type process
 prefect --no-prompt deploy --all

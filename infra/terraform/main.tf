@@ -1,5 +1,5 @@
 # One environment of textclf in AWS: storage, identity, network, MLflow tracking, Prefect
-# orchestration and the online prediction service. Choose the environment with the backend and tfvars files in envs/.
+# orchestration, the online prediction service and batch scoring on Spark (EMR Serverless). Choose the environment with the backend and tfvars files in envs/.
 data "aws_caller_identity" "current" {}
 
 locals {
@@ -61,6 +61,10 @@ locals {
     labelled_input_url  = "s3://${module.storage.batch_bucket}/labelled"
     mlflow_tracking_uri = local.mlflow_tracking_uri
     prefect_api_url     = local.prefect_api_url
+    # batch.engine emr-serverless: where the worker runs the Spark job
+    emr_application_id     = module.batch_spark.application_id
+    emr_execution_role_arn = module.batch_spark.execution_role_arn
+    emr_staging_url        = module.batch_spark.staging_url
   }
 
   host = {
@@ -132,4 +136,20 @@ module "serving" {
   volume_size_gb = var.volume_size_gb
   throttle_rate  = var.predict_throttle_rate
   throttle_burst = var.predict_throttle_burst
+}
+
+module "batch_spark" {
+  source               = "./modules/batch_spark"
+  name                 = local.name
+  release_label        = var.emr_release_label
+  max_vcpu             = var.emr_max_vcpu
+  max_memory_gb        = var.emr_max_memory_gb
+  idle_timeout_minutes = var.emr_idle_timeout_minutes
+  vpc_id               = module.network.vpc_id
+  subnet_ids           = module.network.private_subnet_ids
+  batch_bucket         = module.storage.batch_bucket
+  batch_bucket_arn     = module.storage.bucket_arns["batch"]
+  kms_key_arn          = module.kms.key_arn
+  log_retention_days   = var.log_retention_days
+  worker_role_name     = module.identity.worker_role_name
 }

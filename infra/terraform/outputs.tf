@@ -40,6 +40,21 @@ output "prefect_api_url" {
   value       = local.settings.prefect_api_url
 }
 
+output "emr_application_id" {
+  description = "EMR Serverless application of batch.engine emr-serverless."
+  value       = local.settings.emr_application_id
+}
+
+output "emr_execution_role_arn" {
+  description = "Role the Spark job runs act as."
+  value       = local.settings.emr_execution_role_arn
+}
+
+output "emr_staging_url" {
+  description = "Where the worker stages the Spark job (environment, entry point, model) and finds its results and logs."
+  value       = local.settings.emr_staging_url
+}
+
 output "dvc_bucket" {
   description = "Bucket of the DVC remote."
   value       = module.storage.dvc_bucket

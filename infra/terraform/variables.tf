@@ -189,3 +189,27 @@ variable "predict_throttle_burst" {
   type        = number
   default     = 400
 }
+
+variable "emr_release_label" {
+  description = "EMR Serverless release of the batch Spark application: Spark 4.0 with Python 3.11, matching pyproject's pyspark extra."
+  type        = string
+  default     = "emr-spark-8.0.0"
+}
+
+variable "emr_max_vcpu" {
+  description = "Most vCPUs the batch Spark job runs may use at once (the cost ceiling)."
+  type        = number
+  default     = 32
+}
+
+variable "emr_max_memory_gb" {
+  description = "Most memory (GB) the batch Spark job runs may use at once."
+  type        = number
+  default     = 128
+}
+
+variable "emr_idle_timeout_minutes" {
+  description = "Idle minutes after which the Spark application stops."
+  type        = number
+  default     = 15
+}

@@ -16,7 +16,7 @@ import typer
 
 from textclf.core.errors import ParamsError, TextclfError
 from textclf.core.layout import Layout
-from textclf.core.params import DEFAULT_PARAMS, Params, load_params
+from textclf.core.params import DEFAULT_PARAMS, Params, check_choice, load_params
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 
@@ -158,17 +158,29 @@ def batch_predict(
     input_location: str = typer.Option(None, "--input", help="[default: batch.input]"),
     output_location: str = typer.Option(None, "--output", help="[default: batch.output]"),
     model: str = ModelOption,
+    engine: str = typer.Option(
+        None, "--engine", help="local | spark | emr-serverless [default: batch.engine]"
+    ),
+    master: str = typer.Option(
+        None, "--master", help="engine spark: e.g. local[2] [default: batch.spark.master]"
+    ),
     params: Path = ParamsOption,
     root: Path = RootOption,
 ) -> None:
-    """Score new input files (the batch-predict flow's work, without Prefect, for debugging)."""
-    from textclf.ops.batch import run_batch
+    """Score new input files (the batch-predict flow's work, without Prefect), on any engine."""
+    import dataclasses
+
+    from textclf.ops.batch import score_batch
 
     values = _params(params)
     settings = values.batch
+    if engine or master:
+        spark = dataclasses.replace(settings.spark, master=master or settings.spark.master)
+        settings = dataclasses.replace(settings, engine=engine or settings.engine, spark=spark)
+        _guard(lambda: check_choice("batch.engine", settings.engine), params)
     loaded = _model(model, values, root)
     result = _guard(
-        lambda: run_batch(
+        lambda: score_batch(
             loaded,
             input_location or settings.input,
             output_location or settings.output,

@@ -199,3 +199,14 @@ def test_stages_are_quiet_unless_verbose(workspace, labelled_table) -> None:
         r"^\d\d:\d\d:\d\d INFO textclf.pipeline.stages: ingest finished in", loud.stderr
     )
     assert json.loads(loud.stdout) == json.loads(quiet.stdout)  # logs never mix with results
+
+
+def test_batch_engine_option_is_checked_before_anything_runs(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["batch-predict", "--engine", "dask", "--input", str(tmp_path), "--output", str(tmp_path)],
+    )
+    assert result.exit_code == 2
+    assert "batch.engine is 'dask'" in result.output
+    assert "emr-serverless, local, spark" in result.output
+    assert list(tmp_path.iterdir()) == []

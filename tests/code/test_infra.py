@@ -30,6 +30,9 @@ OUTPUTS = {
     "labelled_input_url": "s3://textclf-dev-batch-123456789012/labelled",
     "mlflow_tracking_uri": "http://mlflow.textclf-dev.internal:5000",
     "prefect_api_url": "http://prefect.textclf-dev.internal:4200/api",
+    "emr_application_id": "00fkq1b2c3d4e5f6",
+    "emr_execution_role_arn": "arn:aws:iam::123456789012:role/textclf-dev-spark-job",
+    "emr_staging_url": "s3://textclf-dev-batch-123456789012/emr",
     "ci_role_arn": "arn:aws:iam::123456789012:role/textclf-dev-github-ci",
     "mlflow_instance_id": "i-0123456789abcdef0",
     "prefect_instance_id": "i-0fedcba9876543210",
@@ -66,6 +69,7 @@ def test_outputs_become_the_dvc_remote_and_the_environment_file(
     env = read_env_file(checkout / ".stack/env")
     assert env["MLFLOW_TRACKING_URI"] == OUTPUTS["mlflow_tracking_uri"]
     assert env["PREFECT_API_URL"] == OUTPUTS["prefect_api_url"]
+    assert env["TEXTCLF_EMR_STAGING"] == OUTPUTS["emr_staging_url"]
     assert env["TEXTCLF_BATCH_INPUT"] == OUTPUTS["batch_input_url"]
     assert env["AWS_DEFAULT_REGION"] == "eu-west-1"
     assert not any(key.startswith("AWS_ACCESS_KEY") for key in env)  # real credentials only

@@ -59,6 +59,17 @@ def test_a_missing_section_is_named(tmp_path: Path) -> None:
         (lambda raw: raw["prepare"].update(seed="abc"), "prepare.seed", "int"),
         (lambda raw: raw["dataset"].update(format="xlsx"), "dataset.format", "csv"),
         (lambda raw: raw.update(validate=3), "validate", "mapping"),
+        (lambda raw: raw["batch"].update(engine="dask"), "batch.engine", "emr-serverless"),
+        (
+            lambda raw: raw["batch"]["emr"].update(timeout_minutes=2),
+            "batch.emr.timeout_minutes",
+            "EMR Serverless's minimum",
+        ),
+        (
+            lambda raw: raw["batch"]["spark"].update(partitions_per_core=0),
+            "batch.spark.partitions_per_core",
+            "above 0",
+        ),
     ],
 )
 def test_bad_values_name_the_field_and_the_file(tmp_path: Path, edit, field: str, fix: str):

@@ -117,3 +117,31 @@ def test_a_dead_store_is_unavailable_not_missing(monkeypatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with pytest.raises(ServiceUnavailable, match="the store did not answer"):
         storage.exists("s3://tables/in")
+
+
+def test_a_parquet_folder_reads_as_one_table_in_part_order(tmp_path: Path) -> None:
+    """What Spark writes: part files (named in row order), `_SUCCESS`, hidden checksums."""
+    folder = tmp_path / "scored.parquet"
+    folder.mkdir()
+    for part, rows in enumerate([["a", "b"], ["c"], ["d", "e", "f"]]):
+        pd.DataFrame({"id": rows}).to_parquet(folder / f"part-{part:05d}-x.snappy.parquet")
+    (folder / "_SUCCESS").write_text("")
+    (folder / ".part-00000-x.snappy.parquet.crc").write_bytes(b"\x00crc")
+    assert read_table(str(folder))["id"].tolist() == list("abcdef")
+    assert [chunk["id"].tolist() for chunk in read_chunks(str(folder), 2)] == [
+        ["a", "b"],
+        ["c"],
+        ["d", "e"],
+        ["f"],
+    ]
+
+
+def test_replace_folder_swaps_a_finished_folder_in(tmp_path: Path) -> None:
+    target, staging = tmp_path / "out" / "a.csv.parquet", tmp_path / "_staging" / "a.csv.parquet"
+    target.parent.mkdir()
+    target.write_bytes(b"scored by the single-machine path")  # a file, now a folder
+    staging.mkdir(parents=True)
+    (staging / "part-0.parquet").write_bytes(b"new")
+    storage.replace_folder(str(staging), str(target))
+    assert sorted(p.name for p in target.iterdir()) == ["part-0.parquet"]
+    assert not staging.exists()

@@ -40,7 +40,15 @@ def test_every_terraform_file_parses() -> None:
 
 def test_modules_are_split_by_concern() -> None:
     names = {path.name for path in (TERRAFORM / "modules").iterdir()}
-    assert {"storage", "tracking", "orchestration", "identity", "network", "serving"} <= names
+    assert {
+        "storage",
+        "tracking",
+        "orchestration",
+        "identity",
+        "network",
+        "serving",
+        "batch_spark",
+    } <= names
     for path in MODULES:
         assert {"main.tf", "variables.tf", "outputs.tf"} <= {
             f.name for f in path.glob("*.tf")
@@ -141,3 +149,38 @@ def test_checkov_skips_give_a_reason() -> None:
     assert skips
     for skip in skips:
         assert re.fullmatch(r"#checkov:skip=CKV2?_AWS_\d+:.{20,}", skip), skip
+
+
+def test_spark_job_role_reaches_only_the_batch_bucket_and_its_logs() -> None:
+    """The EMR Serverless job role: batch bucket prefixes, its KMS key and its log group; the
+    worker may pass it to EMR Serverless only; the release matches the pinned pyspark."""
+    module = load_module(TERRAFORM / "modules" / "batch_spark")
+    (job,) = (
+        body['"job"']
+        for kind, body in module.blocks("data")
+        if kind == "aws_iam_policy_document" and '"job"' in body
+    )
+    resources = [unquote(item) for statement in job["statement"] for item in statement["resources"]]
+    for resource in resources:
+        assert resource.startswith(
+            ("${var.batch_bucket_arn}", "${var.kms_key_arn}", "${aws_cloudwatch_log_group.spark")
+        ), resource
+    writes = [
+        unquote(item)
+        for statement in job["statement"]
+        if "s3:PutObject" in [unquote(action) for action in statement["actions"]]
+        for item in statement["resources"]
+    ]
+    assert sorted(writes) == sorted(
+        [
+            "${var.batch_bucket_arn}/scored/*",
+            "${var.batch_bucket_arn}/${local.staging}/runs/*",
+            "${var.batch_bucket_arn}/${local.staging}/logs/*",
+        ]
+    )
+    text = (TERRAFORM / "modules" / "batch_spark" / "main.tf").read_text()
+    assert '"iam:PassedToService"' in text and '"emr-serverless.amazonaws.com"' in text
+    root = load_module(TERRAFORM)
+    release = unquote(root.variables["emr_release_label"]["default"])
+    pyproject = (TERRAFORM.parent.parent / "pyproject.toml").read_text()
+    assert release == "emr-spark-8.0.0" and '"pyspark>=4.0,<4.1"' in pyproject

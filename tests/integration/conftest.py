@@ -84,3 +84,18 @@ def copy_repo(source: Path, target: Path) -> Path:
     """A copy of a reproduced repository, DVC cache and git history included."""
     shutil.copytree(source, target, symlinks=True)
     return target
+
+
+def register_champion(repo: Path, env: dict[str, str], name: str) -> None:
+    sh("dvc", "repro", "--force", "--single-item", "track", cwd=repo, env=env)
+    sh("textclf", "register", "--name", name, cwd=repo, env=env)
+    sh("textclf", "promote", "--name", name, cwd=repo, env=env)
+
+
+@pytest.fixture(scope="module")
+def champion_repo(reproduced_repo: Path, tmp_path_factory) -> Path:
+    repo = copy_repo(reproduced_repo, tmp_path_factory.mktemp("flows") / "repo")
+    register_champion(
+        repo, {"MLFLOW_TRACKING_URI": f"sqlite:///{repo / 'flows.db'}"}, "textclf-imdb"
+    )
+    return repo

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from tests.infra.units import service
-from tests.integration.conftest import copy_repo, sh
+from tests.integration.conftest import copy_repo, register_champion, sh
 from textclf.core.errors import DataError
 from textclf.infra import stack
 
@@ -36,21 +36,6 @@ def wait_for_flow_run(flow_run_id: str, env: dict[str, str], timeout: float) -> 
             return state
         time.sleep(3)
     raise AssertionError(f"flow run {flow_run_id} did not finish in {timeout} s")
-
-
-def register_champion(repo: Path, env: dict[str, str], name: str) -> None:
-    sh("dvc", "repro", "--force", "--single-item", "track", cwd=repo, env=env)
-    sh("textclf", "register", "--name", name, cwd=repo, env=env)
-    sh("textclf", "promote", "--name", name, cwd=repo, env=env)
-
-
-@pytest.fixture(scope="module")
-def champion_repo(reproduced_repo: Path, tmp_path_factory) -> Path:
-    repo = copy_repo(reproduced_repo, tmp_path_factory.mktemp("flows") / "repo")
-    register_champion(
-        repo, {"MLFLOW_TRACKING_URI": f"sqlite:///{repo / 'flows.db'}"}, "textclf-imdb"
-    )
-    return repo
 
 
 def test_batch_predict_flow_logic(champion_repo: Path, tmp_path: Path, monkeypatch) -> None:

@@ -30,6 +30,7 @@ CHOICES = {
     "dataset.label_field": ("sentiment", "rating"),
     "dataset.new_rows": ("train", "newest_to_test"),
     "retrain.promotion": ("rule", "merged"),
+    "batch.engine": ("local", "spark", "emr-serverless"),
     "train.calibration": ("none", "sigmoid", "isotonic", "temperature"),
 }
 
@@ -175,12 +176,48 @@ class RegistryParams:
 
 
 @dataclass(frozen=True)
+class SparkParams:
+    """batch.spark: the Spark job (engines spark and emr-serverless)."""
+
+    master: str  # engine spark only; on EMR Serverless the cluster's
+    partitions_per_core: int
+
+    def __post_init__(self) -> None:
+        _require(
+            self.partitions_per_core >= 1,
+            "batch.spark.partitions_per_core",
+            self.partitions_per_core,
+            "a number above 0",
+        )
+
+
+@dataclass(frozen=True)
+class EmrParams:
+    """batch.emr: how the flow runs the Spark job on EMR Serverless."""
+
+    poll_seconds: float
+    timeout_minutes: int
+
+    def __post_init__(self) -> None:
+        _require(self.poll_seconds > 0, "batch.emr.poll_seconds", self.poll_seconds, "above 0")
+        _require(
+            self.timeout_minutes >= 5,
+            "batch.emr.timeout_minutes",
+            self.timeout_minutes,
+            "5 or more (EMR Serverless's minimum)",
+        )
+
+
+@dataclass(frozen=True)
 class BatchParams:
     input: str
     output: str
     text_column: str
     id_column: str
     chunk_rows: int
+    engine: str  # local | spark | emr-serverless
+    spark: SparkParams
+    emr: EmrParams
 
     def __post_init__(self) -> None:
         _require(self.chunk_rows >= 1, "batch.chunk_rows", self.chunk_rows, "a number above 0")
@@ -266,6 +303,12 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
     )
 
 
+def build_section(cls: type, raw: Any, name: str) -> Any:
+    """One section of the params (e.g. BatchParams) from its mapping, checked as load_params
+    checks it; for a section handed to another process as JSON."""
+    return _build(cls, raw, f"{name}.")
+
+
 def _build(cls: type, raw: Any, prefix: str) -> Any:
     if not isinstance(raw, dict):
         raise _field_error(prefix.rstrip("."), raw, "a mapping")
@@ -314,6 +357,11 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
             return value
     expected = " or ".join(getattr(o, "__name__", str(o)) for o in options)
     raise _field_error(name, value, expected)
+
+
+def check_choice(name: str, value: str) -> None:
+    """A value given outside the params file (a command-line option) against its choices."""
+    _choice(name, value, CHOICES[name])
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:

@@ -139,3 +139,39 @@ def published(target: str) -> Iterator[Path]:
 def publish_json(data: Any, target: str) -> None:
     with published(target) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+
+
+def remove(location: str) -> None:
+    """Delete a file or a folder and everything below it."""
+    with storage_errors(location):
+        filesystem(location).rm(location, recursive=True)
+
+
+def replace_folder(source: str, target: str) -> None:
+    """Move a finished folder (or file) onto `target`, replacing what was there.
+
+    Locally a rename: `target` changes in one step once the old one is gone. S3 has no rename:
+    the objects are copied, then the source deleted, so a reader of `target` itself may see a
+    partial folder while it moves; that is why readers go by the batch manifest, which names an
+    output only after it is in place.
+    """
+    fs = filesystem(target)
+    with storage_errors(target):
+        if fs.exists(target):
+            fs.rm(target, recursive=True)
+        if not is_remote(target):
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, target)
+            return
+        fs.copy(source, target, recursive=True)
+        fs.rm(source, recursive=True)
+
+
+def download(location: str, local: Path) -> None:
+    with storage_errors(location):
+        filesystem(location).get(location, str(local))
+
+
+def upload(local: Path, location: str) -> None:
+    with storage_errors(location):
+        filesystem(location).put_file(str(local), location)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow as pa
@@ -17,6 +18,9 @@ import pyarrow.parquet as pq
 
 from textclf.core.errors import DataError
 from textclf.core.storage import filesystem, storage_errors
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 UTF8_FIX = "re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
@@ -46,6 +50,10 @@ def read_chunks(
         )
     fs = filesystem(location)
     try:
+        with storage_errors(location):
+            if fmt == "parquet" and fs.isdir(location):
+                yield from _dataset_frames(location, fs, chunk_rows)
+                return
         with storage_errors(location), fs.open(location, "rb") as handle:
             yield from _frames(handle, fmt, chunk_rows)
     except UnicodeDecodeError as error:
@@ -81,6 +89,34 @@ def _frames(handle: io.IOBase, fmt: str, chunk_rows: int | None) -> Iterator[pd.
         yield pd.read_json(handle, lines=True, dtype=False, encoding="utf-8")
     else:
         yield from pd.read_json(handle, lines=True, dtype=False, chunksize=chunk_rows)
+
+
+def _dataset_frames(
+    location: str, fs: AbstractFileSystem, chunk_rows: int | None
+) -> Iterator[pd.DataFrame]:
+    """A Parquet folder (what Spark writes): its part files in name order, which is row order
+    for the batch job's output; `_SUCCESS` and hidden files are not parts."""
+    import pyarrow.dataset as ds
+
+    path = location.removeprefix("s3://")
+    dataset = ds.dataset(path, format="parquet", filesystem=fs)
+    parts = sorted(dataset.get_fragments(), key=lambda part: part.path)
+    if chunk_rows is None:
+        yield pa.concat_tables(part.to_table() for part in parts).to_pandas()
+        return
+    for part in parts:
+        for batch in part.to_batches(batch_size=chunk_rows):
+            yield batch.to_pandas()
+
+
+def parquet_rows(location: str) -> int:
+    """Rows of a Parquet file or folder, from the footers alone."""
+    import pyarrow.dataset as ds
+
+    fs = filesystem(location)
+    with storage_errors(location):
+        dataset = ds.dataset(location.removeprefix("s3://"), format="parquet", filesystem=fs)
+        return sum(part.metadata.num_rows for part in dataset.get_fragments())
 
 
 def read_head(location: str, rows: int) -> pd.DataFrame:

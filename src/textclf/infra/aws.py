@@ -29,6 +29,9 @@ SETTINGS_OUTPUTS: dict[str, str | None] = {
     "labelled_input_url": "TEXTCLF_LABELLED_INPUT",
     "mlflow_tracking_uri": "MLFLOW_TRACKING_URI",
     "prefect_api_url": "PREFECT_API_URL",
+    "emr_application_id": "TEXTCLF_EMR_APPLICATION_ID",
+    "emr_execution_role_arn": "TEXTCLF_EMR_EXECUTION_ROLE_ARN",
+    "emr_staging_url": "TEXTCLF_EMR_STAGING",
 }
 # Outputs printed for the people who set up CI and open tunnels; not written anywhere.
 CI_ROLE_OUTPUT = "ci_role_arn"

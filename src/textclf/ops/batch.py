@@ -10,6 +10,8 @@ its content fingerprint: a re-run scores nothing twice, and a changed input is s
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +44,35 @@ class BatchResult:
         return {"scored": self.scored, "skipped": self.skipped, "failed": self.failed}
 
 
+def score_batch(
+    model: LoadedModel,
+    input_location: str,
+    output_location: str,
+    settings: BatchParams,
+    answers: PredictParams,
+    run_id: str | None = None,
+) -> BatchResult:
+    """Score the pending inputs with the engine `batch.engine` names: `local` (run_batch, here),
+    `spark` (spark_job, on batch.spark.master) or `emr-serverless` (the same job, on EMR).
+    `run_id` names the Spark run (and is EMR's idempotency token): a retry passes the same."""
+    if settings.engine == "local":
+        return run_batch(model, input_location, output_location, settings, answers)
+    run_id = run_id or new_run_id()
+    if settings.engine == "spark":
+        from textclf.ops.spark_job import run_here
+
+        return run_here(model, input_location, output_location, settings, answers, run_id)
+    from textclf.ops.emr import EmrSettings, run_on_emr
+
+    return run_on_emr(
+        model, input_location, output_location, settings, answers, run_id, EmrSettings.from_env()
+    )
+
+
+def new_run_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
 def run_batch(
     model: LoadedModel,
     input_location: str,
@@ -54,8 +85,50 @@ def run_batch(
     if not storage.is_remote(output_location):
         for leftover in remove_leftovers(output_location):
             log.warning("removed %s, left by a run that was killed", leftover)
+    return score_inputs(
+        model,
+        input_location,
+        output_location,
+        lambda pending, target: score_file(model, pending.path, target, settings, answers),
+    )
+
+
+def score_inputs(
+    model: LoadedModel,
+    input_location: str,
+    output_location: str,
+    score: Callable[[PendingInput, str], int],
+    **details: Any,
+) -> BatchResult:
+    """The batch loop every engine shares: `score(pending, target)` publishes one input's
+    output at `target` and returns its rows; a DataError leaves that input unscored (reported
+    in `failed`), and each scored input is recorded in the manifest at once."""
     manifest = load_manifest(output_location)
     result = BatchResult()
+    for pending in pending_inputs(input_location, manifest, result):
+        target = storage.join(output_location, f"{pending.relative}.parquet")
+        try:
+            rows = score(pending, target)
+        except DataError as error:
+            log.error("left unscored: %s", error)
+            result.failed.append({"input": pending.relative, "error": str(error)})
+            continue
+        record(output_location, manifest, result, pending, target, rows, model, **details)
+    return result
+
+
+@dataclass(frozen=True)
+class PendingInput:
+    path: str
+    relative: str  # below the input location; the output and the manifest key use it
+    fingerprint: str
+
+
+def pending_inputs(
+    input_location: str, manifest: dict, result: BatchResult
+) -> Iterator[PendingInput]:
+    """The inputs the manifest has not seen with their current content; the others go to
+    `result.skipped`."""
     for path in list_inputs(input_location):
         relative = storage.relative(path, input_location)
         fingerprint = storage.fingerprint(path)
@@ -63,26 +136,33 @@ def run_batch(
         if done and done["fingerprint"] == fingerprint:
             result.skipped.append(relative)
             continue
-        target = storage.join(output_location, f"{relative}.parquet")
-        try:
-            rows = score_file(model, path, target, settings, answers)
-        except DataError as error:
-            log.error("left unscored: %s", error)
-            result.failed.append({"input": relative, "error": str(error)})
-            continue
-        entry = {
-            "fingerprint": fingerprint,
-            "output": target,
-            "rows": rows,
-            "model": model.name,
-            "model_version": model.version,
-            "scored_at": _now(),
-        }
-        manifest["inputs"][relative] = entry
-        save_manifest(output_location, manifest)  # after each file: a kill loses little
-        log.info("scored %s: %d rows -> %s", relative, rows, target)
-        result.scored.append({"input": relative, **entry})
-    return result
+        yield PendingInput(path, relative, fingerprint)
+
+
+def record(
+    output_location: str,
+    manifest: dict,
+    result: BatchResult,
+    pending: PendingInput,
+    target: str,
+    rows: int,
+    model: LoadedModel,
+    **details: Any,
+) -> None:
+    """Enter a published output in the manifest, saved at once: a kill loses little."""
+    entry = {
+        "fingerprint": pending.fingerprint,
+        "output": target,
+        "rows": rows,
+        "model": model.name,
+        "model_version": model.version,
+        "scored_at": now(),
+        **details,
+    }
+    manifest["inputs"][pending.relative] = entry
+    save_manifest(output_location, manifest)
+    log.info("scored %s: %d rows -> %s", pending.relative, rows, target)
+    result.scored.append({"input": pending.relative, **entry})
 
 
 def list_inputs(location: str) -> list[str]:
@@ -125,24 +205,46 @@ def score_chunk(
     settings: BatchParams,
     answers: PredictParams,
 ) -> pa.Table:
-    if settings.text_column not in chunk.columns:
-        raise DataError(
-            path,
-            f"no '{settings.text_column}' column (columns: {', '.join(map(str, chunk.columns))})",
-            "write the text to score in a 'text' column, or set batch.text_column",
-            field=settings.text_column,
-        )
-    texts = chunk[settings.text_column].fillna("").astype(str)
-    scores = model.score(texts, answers.min_confidence)
+    check_text_column(chunk.columns, path, settings)
     if settings.id_column in chunk.columns:
         ids = chunk[settings.id_column].astype(str).to_numpy()
     else:
-        ids = np.array([f"{Path(path).name}:{offset + i + 1}" for i in range(len(chunk))])
+        ids = default_ids(path, np.arange(offset, offset + len(chunk)))
+    frame = scored_frame(model, chunk[settings.text_column], ids, answers, now())
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def check_text_column(columns: Iterable[str], path: str, settings: BatchParams) -> None:
+    columns = [str(column) for column in columns]
+    if settings.text_column not in columns:
+        raise DataError(
+            path,
+            f"no '{settings.text_column}' column (columns: {', '.join(columns)})",
+            "write the text to score in a 'text' column, or set batch.text_column",
+            field=settings.text_column,
+        )
+
+
+def default_ids(path: str, rows: np.ndarray) -> np.ndarray:
+    """`<file name>:<row number from 1>`, for inputs without an id column."""
+    return np.char.add(f"{Path(path).name}:", (rows + 1).astype(str)).astype(object)
+
+
+def scored_frame(
+    model: LoadedModel,
+    texts: pd.Series,
+    ids: np.ndarray,
+    answers: PredictParams,
+    scored_at: str,
+) -> pd.DataFrame:
+    """The columns of every scored output, whichever engine scored it: id, the scores
+    (`Scores.columns`), model name and version, and when."""
+    scores = model.score(texts.fillna("").astype(str), answers.min_confidence)
     columns: dict[str, Any] = {"id": ids, **scores.columns()}
     columns["model_name"] = model.name
     columns["model_version"] = model.version
-    columns["scored_at"] = _now()
-    return pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False)
+    columns["scored_at"] = scored_at
+    return pd.DataFrame(columns)
 
 
 def load_manifest(output_location: str) -> dict:
@@ -154,5 +256,5 @@ def save_manifest(output_location: str, manifest: dict) -> None:
     storage.publish_json(manifest, storage.join(output_location, MANIFEST))
 
 
-def _now() -> str:
+def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")

@@ -23,7 +23,7 @@ from textclf.core.errors import DataError, retryable
 from textclf.core.layout import Layout
 from textclf.core.logs import ROOT, setup_logging
 from textclf.core.params import BatchParams, Params, PredictParams, load_params
-from textclf.ops.batch import BatchResult, run_batch
+from textclf.ops.batch import BatchResult, new_run_id, score_batch
 from textclf.ops.models import LoadedModel, load_model
 from textclf.ops.registry import CHAMPION, alias_uri
 
@@ -60,8 +60,11 @@ def score_task(
     output_location: str,
     settings: BatchParams,
     answers: PredictParams,
+    run_id: str,
 ) -> BatchResult:
-    return run_batch(model, input_location, output_location, settings, answers)
+    """On any engine (batch.engine); a retry reuses `run_id`, so it never starts a second EMR
+    job run for the same flow run."""
+    return score_batch(model, input_location, output_location, settings, answers, run_id)
 
 
 @task(retries=2, retry_delay_seconds=5, retry_condition_fn=_retry_condition)
@@ -92,7 +95,7 @@ def batch_predict(
     source = input_location or params.batch.input
     target = output_location or params.batch.output
     model = load_model_task(params.registry.model_name)
-    result = score_task(model, source, target, params.batch, params.predict)
+    result = score_task(model, source, target, params.batch, params.predict, _run_id())
     logger.info(
         "scored %d file(s), skipped %d already scored, %d failed",
         len(result.scored),
@@ -148,6 +151,13 @@ def retrain_flow(checkout: str = ".", reason: str = "scheduled") -> dict:
     summary = run_retrain(Path(checkout), reason)
     get_run_logger().info("retraining: %s", summary["outcome"])
     return summary
+
+
+def _run_id() -> str:
+    """The flow run's id (a new one outside Prefect): names the Spark run and its EMR job."""
+    from prefect.runtime import flow_run
+
+    return str(flow_run.id or new_run_id())
 
 
 def trigger_retrain() -> str:

@@ -12,7 +12,8 @@ locals {
       mlflow = { read = ["artifacts/"], write = ["artifacts/"] }
     }
     worker = {
-      batch = { read = ["incoming/", "labelled/", "scored/"], write = ["scored/"] }
+      # emr/: the Spark job's staging (environment, entry point, model) and its results
+      batch = { read = ["incoming/", "labelled/", "scored/", "emr/"], write = ["scored/", "emr/"] }
       dvc   = { read = ["dvcstore/"], write = ["dvcstore/"] }
     }
     ci = {
