@@ -145,10 +145,18 @@ def predict(
     `uncertain` under predict.min_confidence."""
     from textclf.ops.models import load_model
 
-    min_confidence = _params(params).predict.min_confidence
+    values = _params(params)
     texts = texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     loaded = _guard(lambda: load_model(model or Layout(root).model, root))
-    scores = _guard(lambda: loaded.score(texts, min_confidence), params)
+    scores = _guard(
+        lambda: loaded.score(
+            texts,
+            values.predict.min_confidence,
+            values.batch.workers,
+            values.batch.chunk_rows,
+        ),
+        params,
+    )
     for answer in scores.records():
         typer.echo(json.dumps(answer))
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,9 @@ import pytest
 from tests.conftest import NEGATIVE, POSITIVE, make
 from textclf.core.params import BatchParams, PredictParams, PrepareParams, TrainParams
 from textclf.ml.model import build_pipeline
+from textclf.ml.scoring import score_texts
+from textclf.ml.workers import score_all
+from textclf.ops import batch
 from textclf.ops.batch import MANIFEST, run_batch
 from textclf.ops.models import LoadedModel
 
@@ -52,7 +57,7 @@ def run(
     answers: PredictParams = ANSWER_ALL,
 ):
     incoming, scored = folders
-    settings = make(BatchParams, chunk_rows=chunk_rows)
+    settings = make(BatchParams, chunk_rows=chunk_rows, workers=1)
     return run_batch(model, str(incoming), str(scored), settings, answers)
 
 
@@ -106,7 +111,11 @@ def test_chunks_bound_memory_and_keep_every_row(model, tmp_path: Path) -> None:
     texts = (POSITIVE + NEGATIVE) * 125  # 1,000 rows
     pd.DataFrame({"id": range(1000), "text": texts}).to_parquet(incoming / "big.parquet")
     result = run_batch(
-        model, str(incoming), str(tmp_path / "out"), make(BatchParams, chunk_rows=64), ANSWER_ALL
+        model,
+        str(incoming),
+        str(tmp_path / "out"),
+        make(BatchParams, chunk_rows=64, workers=1),
+        ANSWER_ALL,
     )
     out = pd.read_parquet(tmp_path / "out/big.parquet.parquet")
     assert result.scored[0]["rows"] == 1000
@@ -132,12 +141,71 @@ def test_killed_mid_file_leaves_no_partial_output_then_rerun_completes(model, tm
     pd.DataFrame({"text": (POSITIVE + NEGATIVE) * 10}).to_parquet(incoming / "x.parquet")
     dying = LoadedModel(DiesOnSecondChunk(model.pipeline), "m", "1", "models:/m/1")
     with pytest.raises(KeyboardInterrupt):
-        run_batch(dying, str(incoming), str(out), make(BatchParams, chunk_rows=20), ANSWER_ALL)
+        run_batch(
+            dying, str(incoming), str(out), make(BatchParams, chunk_rows=20, workers=1), ANSWER_ALL
+        )
     assert not out.exists() or list(out.iterdir()) == []
-    result = run_batch(model, str(incoming), str(out), make(BatchParams, chunk_rows=20), ANSWER_ALL)
+    result = run_batch(
+        model, str(incoming), str(out), make(BatchParams, chunk_rows=20, workers=1), ANSWER_ALL
+    )
     assert result.scored[0]["rows"] == 80
     assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "x.parquet.parquet"]
     assert len(pd.read_parquet(out / "x.parquet.parquet")) == 80
+
+
+def test_output_is_the_same_bytes_whatever_the_number_of_workers(
+    model, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(batch, "now", lambda: "2026-11-30T00:00:00+00:00")
+    incoming = tmp_path / "in"
+    incoming.mkdir()
+    texts = (POSITIVE + NEGATIVE) * 125  # 1,000 rows: 16 chunks of 64
+    pd.DataFrame({"text": texts}).to_csv(incoming / "reviews.csv", index=False)
+    outputs = {}
+    for workers in (1, 2):
+        out = tmp_path / f"out{workers}"
+        settings = make(BatchParams, chunk_rows=64, workers=workers)
+        result = run_batch(model, str(incoming), str(out), settings, ANSWER_ALL)
+        assert result.scored[0]["rows"] == 1000
+        manifest = (out / MANIFEST).read_text().replace(str(out), "<out>")
+        outputs[workers] = ((out / "reviews.csv.parquet").read_bytes(), manifest)
+    assert outputs[1] == outputs[2]
+
+
+class KillsItsWorker:
+    """A pipeline whose worker process is killed (as the kernel's OOM killer would) on the
+    text 'KILL'."""
+
+    def __init__(self, pipeline, parent: int) -> None:
+        self.pipeline, self.parent, self.classes_ = pipeline, parent, pipeline.classes_
+
+    def predict_proba(self, texts):
+        if "KILL" in texts and os.getpid() != self.parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return self.pipeline.predict_proba(texts)
+
+
+def test_a_killed_worker_fails_the_file_and_leaves_nothing_behind(model, tmp_path) -> None:
+    incoming, out = tmp_path / "in", tmp_path / "out"
+    incoming.mkdir()
+    texts = (POSITIVE + NEGATIVE) * 20
+    texts[150] = "KILL"
+    pd.DataFrame({"text": texts}).to_parquet(incoming / "x.parquet")
+    killer = LoadedModel(KillsItsWorker(model.pipeline, os.getpid()), "m", "1", "models:/m/1")
+    settings = make(BatchParams, chunk_rows=20, workers=2)
+    with pytest.raises(RuntimeError, match="worker process died"):
+        run_batch(killer, str(incoming), str(out), settings, ANSWER_ALL)
+    assert not out.exists() or list(out.iterdir()) == []
+    result = run_batch(model, str(incoming), str(out), settings, ANSWER_ALL)
+    assert result.scored[0]["rows"] == 160
+
+
+def test_score_all_on_workers_equals_one_call(model) -> None:
+    texts = (POSITIVE + NEGATIVE) * 50
+    whole = score_texts(model.pipeline, texts, 0.6)
+    chunked = score_all(model.pipeline, texts, 0.6, workers=2, chunk_rows=30)
+    assert np.array_equal(whole.proba, chunked.proba)
+    assert list(whole.answers) == list(chunked.answers)
 
 
 def test_missing_input_location(model, tmp_path: Path) -> None:

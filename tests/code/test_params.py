@@ -65,6 +65,7 @@ def test_a_missing_section_is_named(tmp_path: Path) -> None:
             "batch.emr.timeout_minutes",
             "EMR Serverless's minimum",
         ),
+        (lambda raw: raw["batch"].update(workers=0), "batch.workers", "null or a number"),
         (
             lambda raw: raw["batch"]["spark"].update(partitions_per_core=0),
             "batch.spark.partitions_per_core",
@@ -89,6 +90,19 @@ def test_a_bad_estimator_key_names_the_params_file_given(tmp_path, monkeypatch) 
     assert result.exit_code == 2
     assert f"{path}, field 'train.classifier.alpha_'" in result.output
     assert "LogisticRegression has no parameter 'alpha_'" in result.output
+
+
+def test_batch_workers_default_to_every_core_and_the_environment_wins(monkeypatch) -> None:
+    from textclf.ml.workers import available_cores, worker_count
+
+    assert load_params(REPO_ROOT / "params.yaml").batch.workers is None
+    assert worker_count(None) == available_cores() >= 1
+    monkeypatch.setenv("TEXTCLF_BATCH_WORKERS", "3")
+    assert load_params(REPO_ROOT / "params.yaml").batch.workers == 3
+    monkeypatch.setenv("TEXTCLF_BATCH_WORKERS", "all")
+    with pytest.raises(DataError) as error:
+        load_params(REPO_ROOT / "params.yaml")
+    assert error.value.field == "TEXTCLF_BATCH_WORKERS" and "unset it" in error.value.fix
 
 
 def test_missing_params_file(tmp_path: Path) -> None:

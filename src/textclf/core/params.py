@@ -215,12 +215,17 @@ class BatchParams:
     text_column: str
     id_column: str
     chunk_rows: int
+    workers: int | None  # processes scoring chunks at once; None: every core
     engine: str  # local | spark | emr-serverless
     spark: SparkParams
     emr: EmrParams
 
     def __post_init__(self) -> None:
         _require(self.chunk_rows >= 1, "batch.chunk_rows", self.chunk_rows, "a number above 0")
+        workers = self.workers
+        _require(
+            workers is None or workers >= 1, "batch.workers", workers, "null or a number above 0"
+        )
 
 
 @dataclass(frozen=True)
@@ -273,6 +278,8 @@ class Params:
 # Where batch files live depends on the environment (local stack, dev, prod), not on the
 # experiment: the settings `textclf stack up` and `textclf infra settings` write override these.
 BATCH_LOCATION_ENV = {"input": "TEXTCLF_BATCH_INPUT", "output": "TEXTCLF_BATCH_OUTPUT"}
+# How many cores scoring may use depends on the host too.
+BATCH_WORKERS_ENV = "TEXTCLF_BATCH_WORKERS"
 LABELLED_INPUT_ENV = "TEXTCLF_LABELLED_INPUT"
 
 
@@ -291,7 +298,11 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
     except ParamsError as error:
         raise error.in_file(path) from None
     env = os.environ
-    batch = {key: env[var] for key, var in BATCH_LOCATION_ENV.items() if env.get(var)}
+    batch: dict[str, Any] = {
+        key: env[var] for key, var in BATCH_LOCATION_ENV.items() if env.get(var)
+    }
+    if env.get(BATCH_WORKERS_ENV):
+        batch["workers"] = _workers_from_env(env[BATCH_WORKERS_ENV])
     retrain = {
         "labelled_input": os.environ.get(LABELLED_INPUT_ENV) or params.retrain.labelled_input
     }
@@ -301,6 +312,16 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
         retrain=dataclasses.replace(params.retrain, **retrain),
         source=str(path),
     )
+
+
+def _workers_from_env(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise ParamsError(
+            BATCH_WORKERS_ENV,
+            f"the environment variable {BATCH_WORKERS_ENV} is {value!r}",
+            "set it to a number above 0, or unset it to use batch.workers",
+        )
+    return int(value)
 
 
 def build_section(cls: type, raw: Any, name: str) -> Any:

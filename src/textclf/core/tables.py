@@ -119,6 +119,17 @@ def parquet_rows(location: str) -> int:
         return sum(part.metadata.num_rows for part in dataset.get_fragments())
 
 
+def known_rows(location: str) -> int | None:
+    """Rows of a Parquet file or folder (from its footers), for progress; None for other formats
+    or when it cannot be read (reading it for real then reports why)."""
+    if table_format(location) != "parquet":
+        return None
+    try:
+        return parquet_rows(location)
+    except Exception:  # the reader's own error, raised when the rows are read, says more
+        return None
+
+
 def read_head(location: str, rows: int) -> pd.DataFrame:
     """The first `rows` rows, reading no further than needed."""
     chunks, total = [], 0

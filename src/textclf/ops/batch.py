@@ -26,7 +26,11 @@ from textclf.core import storage
 from textclf.core.errors import DataError
 from textclf.core.files import remove_leftovers
 from textclf.core.params import BatchParams, PredictParams
-from textclf.core.tables import read_chunks, table_format
+from textclf.core.progress import Progress
+from textclf.core.tables import known_rows, read_chunks, table_format
+from textclf.ml.scoring import Scores
+from textclf.ml.text import as_texts
+from textclf.ml.workers import score_chunks
 from textclf.ops.models import LoadedModel
 
 MANIFEST = "_manifest.json"
@@ -85,11 +89,14 @@ def run_batch(
     if not storage.is_remote(output_location):
         for leftover in remove_leftovers(output_location):
             log.warning("removed %s, left by a run that was killed", leftover)
+    scored_at = now()  # one time per run: the output does not depend on how it was split up
     return score_inputs(
         model,
         input_location,
         output_location,
-        lambda pending, target: score_file(model, pending.path, target, settings, answers),
+        lambda pending, target: score_file(
+            model, pending.path, target, settings, answers, scored_at
+        ),
     )
 
 
@@ -176,19 +183,38 @@ def list_inputs(location: str) -> list[str]:
 
 
 def score_file(
-    model: LoadedModel, path: str, target: str, settings: BatchParams, answers: PredictParams
+    model: LoadedModel,
+    path: str,
+    target: str,
+    settings: BatchParams,
+    answers: PredictParams,
+    scored_at: str,
 ) -> int:
-    """Score one input chunk by chunk into a temporary Parquet file, then publish it whole."""
+    """Score one input chunk by chunk (on `batch.workers` processes) into a temporary Parquet
+    file, then publish it whole."""
     rows = 0
-    with storage.published(target) as local:
+    with (
+        storage.published(target) as local,
+        Progress(f"scoring {Path(path).name}", total=known_rows(path)) as progress,
+    ):
         writer = None
         try:
-            for chunk in read_chunks(path, settings.chunk_rows):
-                table = score_chunk(model, chunk, path, rows, settings, answers)
+            scored = score_chunks(
+                model.pipeline,
+                read_chunks(path, settings.chunk_rows),
+                lambda chunk: texts_of(chunk, path, settings),
+                answers.min_confidence,
+                settings.workers,
+            )
+            for chunk, scores in scored:
+                ids = chunk_ids(chunk, path, settings, np.arange(rows, rows + len(chunk)))
+                frame = scored_frame(model, scores, ids, scored_at)
+                table = pa.Table.from_pandas(frame, preserve_index=False)
                 if writer is None:
                     writer = pq.ParquetWriter(local, table.schema)
                 writer.write_table(table)
                 rows += len(chunk)
+                progress.update(len(chunk))
         finally:
             if writer is not None:
                 writer.close()
@@ -197,21 +223,9 @@ def score_file(
     return rows
 
 
-def score_chunk(
-    model: LoadedModel,
-    chunk: pd.DataFrame,
-    path: str,
-    offset: int,
-    settings: BatchParams,
-    answers: PredictParams,
-) -> pa.Table:
+def texts_of(chunk: pd.DataFrame, path: str, settings: BatchParams) -> list[str]:
     check_text_column(chunk.columns, path, settings)
-    if settings.id_column in chunk.columns:
-        ids = chunk[settings.id_column].astype(str).to_numpy()
-    else:
-        ids = default_ids(path, np.arange(offset, offset + len(chunk)))
-    frame = scored_frame(model, chunk[settings.text_column], ids, answers, now())
-    return pa.Table.from_pandas(frame, preserve_index=False)
+    return as_texts(chunk[settings.text_column].fillna("").astype(str))
 
 
 def check_text_column(columns: Iterable[str], path: str, settings: BatchParams) -> None:
@@ -225,21 +239,25 @@ def check_text_column(columns: Iterable[str], path: str, settings: BatchParams) 
         )
 
 
+def chunk_ids(
+    chunk: pd.DataFrame, path: str, settings: BatchParams, row_numbers: np.ndarray
+) -> np.ndarray:
+    """The chunk's `batch.id_column`, or ids made of the file name and row numbers."""
+    if settings.id_column in chunk.columns:
+        return chunk[settings.id_column].astype(str).to_numpy()
+    return default_ids(path, row_numbers)
+
+
 def default_ids(path: str, rows: np.ndarray) -> np.ndarray:
     """`<file name>:<row number from 1>`, for inputs without an id column."""
     return np.char.add(f"{Path(path).name}:", (rows + 1).astype(str)).astype(object)
 
 
 def scored_frame(
-    model: LoadedModel,
-    texts: pd.Series,
-    ids: np.ndarray,
-    answers: PredictParams,
-    scored_at: str,
+    model: LoadedModel, scores: Scores, ids: np.ndarray, scored_at: str
 ) -> pd.DataFrame:
     """The columns of every scored output, whichever engine scored it: id, the scores
     (`Scores.columns`), model name and version, and when."""
-    scores = model.score(texts.fillna("").astype(str), answers.min_confidence)
     columns: dict[str, Any] = {"id": ids, **scores.columns()}
     columns["model_name"] = model.name
     columns["model_version"] = model.version

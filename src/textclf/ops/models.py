@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from textclf.core.errors import DataError
-from textclf.ml.scoring import Scores, score_texts
+from textclf.ml.scoring import Scores
 from textclf.ml.text import as_texts
+from textclf.ml.workers import score_all
 
 log = logging.getLogger(__name__)
 ALIAS_URI = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/]+)$")
@@ -32,9 +33,16 @@ class LoadedModel:
     def classes(self) -> list[str]:
         return [str(label) for label in self.pipeline.classes_]
 
-    def score(self, texts: Any, min_confidence: float = 0.0) -> Scores:
-        """Scores of `texts`; answers under `min_confidence` are `uncertain`."""
-        return score_texts(self.pipeline, as_texts(texts), min_confidence)
+    def score(
+        self,
+        texts: Any,
+        min_confidence: float = 0.0,
+        workers: int | None = 1,
+        chunk_rows: int = 5000,
+    ) -> Scores:
+        """Scores of `texts`; answers under `min_confidence` are `uncertain`. More than one
+        chunk of texts is scored on `workers` processes (None: every core)."""
+        return score_all(self.pipeline, as_texts(texts), min_confidence, workers, chunk_rows)
 
 
 def load_model(source: str | Path, root: Path = Path(".")) -> LoadedModel:

@@ -185,11 +185,9 @@ def _score_batches(
 ) -> Iterator[pd.DataFrame]:
     loaded = model.load()
     for chunk in batches:
-        if settings.id_column in chunk.columns:
-            ids = chunk[settings.id_column].astype(str).to_numpy()
-        else:
-            ids = batch.default_ids(source_name, chunk[ROW].to_numpy())
-        yield batch.scored_frame(loaded, chunk[settings.text_column], ids, answers, scored_at)
+        ids = batch.chunk_ids(chunk, source_name, settings, chunk[ROW].to_numpy())
+        scores = loaded.score(batch.texts_of(chunk, source_name, settings), answers.min_confidence)
+        yield batch.scored_frame(loaded, scores, ids, scored_at)
 
 
 def read_input(spark: SparkSession, path: str) -> DataFrame:

@@ -17,7 +17,7 @@ from textclf.ml.metrics import (
     compute_metrics,
     coverage_curve,
 )
-from textclf.ml.scoring import score_texts
+from textclf.ml.workers import score_all
 
 
 @dataclass
@@ -29,9 +29,17 @@ class Evaluation:
 
 
 def evaluate(
-    model: Pipeline, test: pd.DataFrame, params: EvaluateParams, answers: PredictParams
+    model: Pipeline,
+    test: pd.DataFrame,
+    params: EvaluateParams,
+    answers: PredictParams,
+    workers: int | None = 1,
+    chunk_rows: int = 5000,
 ) -> Evaluation:
-    scores = score_texts(model, test["text"].tolist(), answers.min_confidence)
+    """`workers` processes score `chunk_rows` texts at a time (the batch settings); the
+    scores do not depend on either."""
+    texts = test["text"].tolist()
+    scores = score_all(model, texts, answers.min_confidence, workers, chunk_rows)
     actual = test["label"].astype(str).to_numpy()
     metrics = compute_metrics(actual, scores)
     metrics["intervals"] = bootstrap_intervals(

@@ -22,6 +22,7 @@ import pandas as pd
 from textclf.core.errors import DataError, ServiceUnavailable
 from textclf.core.files import atomic_path, file_digest
 from textclf.core.params import DatasetParams
+from textclf.core.progress import Progress
 from textclf.core.tables import UTF8_FIX, read_table, table_format
 
 COLUMNS = ["id", "text", "label", "split", "origin"]
@@ -131,11 +132,14 @@ def read_aclimdb(path: Path, label_field: str = "sentiment") -> IngestResult:
         root = _find_aclimdb_root(path)
         if root is None:
             raise DataError(path, "no aclImdb layout (train/pos, ...) found", "point at aclImdb/")
-        for file in sorted(root.glob("*/*/*.txt")):
-            record = _aclimdb_record(file.relative_to(root).as_posix(), path)
-            if record is not None:
-                record["text"] = _decode(file.read_bytes(), file)
-                records.append(record)
+        files = sorted(root.glob("*/*/*.txt"))
+        with Progress(f"reading {path.name}", total=len(files), unit="reviews") as progress:
+            for file in files:
+                record = _aclimdb_record(file.relative_to(root).as_posix(), path)
+                if record is not None:
+                    record["text"] = _decode(file.read_bytes(), file)
+                    records.append(record)
+                progress.update(1)
     else:
         records = _read_aclimdb_archive(path)
     if not records:
@@ -154,13 +158,17 @@ def read_aclimdb(path: Path, label_field: str = "sentiment") -> IngestResult:
 def _read_aclimdb_archive(path: Path) -> list[dict]:
     records = []
     try:
-        with tarfile.open(path, "r:*") as archive:
+        with (
+            tarfile.open(path, "r:*") as archive,
+            Progress(f"reading {path.name}", unit="reviews") as progress,
+        ):
             for member in archive:
                 record = _aclimdb_record(member.name, path) if member.isfile() else None
                 if record is not None:
                     data = archive.extractfile(member).read()  # type: ignore[union-attr]
                     record["text"] = _decode(data, f"{path}:{member.name}")
                     records.append(record)
+                    progress.update(1)
     except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
         raise DataError(
             path,

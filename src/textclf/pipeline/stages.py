@@ -98,7 +98,8 @@ def run_evaluate(params: Params, layout: Layout) -> dict:
 
     model = load_model(layout.model).pipeline
     test = read_stage_output(layout.test_split, "prepare")
-    result = evaluate(model, test, params.evaluate, params.predict)
+    batch = params.batch
+    result = evaluate(model, test, params.evaluate, params.predict, batch.workers, batch.chunk_rows)
     write_json(result.metrics, layout.metrics)
     write_csv(result.predictions, layout.predictions)
     for name, curve in result.curves.items():

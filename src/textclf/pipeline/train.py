@@ -3,6 +3,8 @@ probabilities on the validation split when `train.calibration` asks for it."""
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +14,10 @@ from sklearn.pipeline import Pipeline
 from textclf.core.errors import DataError
 from textclf.core.layout import Layout
 from textclf.core.params import Params
+from textclf.core.progress import Progress
 from textclf.ml.model import build_pipeline, calibrate
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -23,13 +28,17 @@ class Trained:
 
 def train(train_split: pd.DataFrame, validation: pd.DataFrame, params: Params) -> Trained:
     model = build_pipeline(params.train, params.prepare)
-    model.fit(train_split["text"].tolist(), train_split["label"].to_numpy())
     method = params.train.calibration
-    if method != "none":
-        _check_enough_to_calibrate(validation, model.classes_)
-        model = calibrate(
-            model, validation["text"].tolist(), validation["label"].to_numpy(), method
-        )
+    steps = len(model.steps) + (method != "none")
+    with Progress("train", total=steps, unit="steps") as progress:
+        fit_steps(model, train_split["text"].tolist(), train_split["label"].to_numpy(), progress)
+        if method != "none":
+            _check_enough_to_calibrate(validation, model.classes_)
+            model = calibrate(
+                model, validation["text"].tolist(), validation["label"].to_numpy(), method
+            )
+            log.info("calibrated (%s) on %d rows", method, len(validation))
+            progress.update(1)
     vectorizer = model.named_steps["vectorize"]
     n_features = (
         len(vectorizer.vocabulary_)
@@ -43,6 +52,20 @@ def train(train_split: pd.DataFrame, validation: pd.DataFrame, params: Params) -
         "n_features": n_features,
     }
     return Trained(model, stats)
+
+
+def fit_steps(model: Pipeline, texts: list[str], labels: Any, progress: Progress) -> None:
+    """What `Pipeline.fit` does (each transformer's fit_transform feeds the next, the last
+    step fits), one step at a time, so that a long fit shows where it is."""
+    features: Any = texts
+    for name, step in model.steps:
+        started = time.perf_counter()
+        if step is model.steps[-1][1]:
+            step.fit(features, labels)
+        else:
+            features = step.fit_transform(features, labels)
+        log.info("fitted %s in %.1f s", name, time.perf_counter() - started)
+        progress.update(1)
 
 
 # Fewer rows of a class than this make a calibration map that only memorises them.
