@@ -219,6 +219,25 @@ def monitor_batch(
     _echo(verdict.as_dict())
 
 
+@app.command("sweep-best")
+def sweep_best(
+    metric: str = typer.Option(
+        None,
+        "--metric",
+        help="<metrics file>:<key> [default: reports/train.json:validation.accuracy]",
+    ),
+    lower_is_better: bool = typer.Option(False, "--lower-is-better", help="e.g. for a log-loss"),
+    root: Path = RootOption,
+) -> None:
+    """Rank the DVC experiments (a `dvc exp run --queue` sweep) by a validation metric."""
+    from textclf.ops.experiments import DEFAULT_METRIC, list_experiments, report
+
+    baseline, experiments = _guard(lambda: list_experiments(root))
+    typer.echo(
+        _guard(lambda: report(baseline, experiments, metric or DEFAULT_METRIC, lower_is_better))
+    )
+
+
 @app.command()
 def serve(
     model: str = typer.Option(

@@ -182,13 +182,19 @@ def _is_number(value: Any) -> bool:
 
 
 def _numbers(stats: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in stats.items() if _is_number(value)}
+    """The numbers of `stats`, nested sections (e.g. the validation metrics) included."""
+    return {
+        key: _numbers(value) if isinstance(value, dict) else value
+        for key, value in stats.items()
+        if _is_number(value) or isinstance(value, dict)
+    }
 
 
 def _requirements() -> list[str]:
     from importlib.metadata import version
 
-    packages = ["scikit-learn", "scipy", "numpy", "pandas", "cloudpickle", "mlflow"]
+    # polars: the vectoriser counts n-grams with it (textclf.ml.vectorize)
+    packages = ["scikit-learn", "scipy", "numpy", "pandas", "polars", "cloudpickle", "mlflow"]
     return [f"{package}=={version(package)}" for package in packages]
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+import sklearn.metrics as skm
 from sklearn.pipeline import Pipeline
 
 from textclf.core.errors import DataError
@@ -16,6 +17,7 @@ from textclf.core.layout import Layout
 from textclf.core.params import Params
 from textclf.core.progress import Progress
 from textclf.ml.model import build_pipeline, calibrate
+from textclf.ml.scoring import score_texts
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,7 @@ def train(train_split: pd.DataFrame, validation: pd.DataFrame, params: Params) -
     steps = len(model.steps) + (method != "none")
     with Progress("train", total=steps, unit="steps") as progress:
         fit_steps(model, train_split["text"].tolist(), train_split["label"].to_numpy(), progress)
+        validation_metrics = score_validation(model, validation)
         if method != "none":
             _check_enough_to_calibrate(validation, model.classes_)
             model = calibrate(
@@ -50,8 +53,24 @@ def train(train_split: pd.DataFrame, validation: pd.DataFrame, params: Params) -
         "calibrated_on_rows": len(validation) if method != "none" else 0,
         "classes": [str(label) for label in model.classes_],
         "n_features": n_features,
+        "validation": validation_metrics,
     }
     return Trained(model, stats)
+
+
+def score_validation(model: Pipeline, validation: pd.DataFrame) -> dict | None:
+    """Accuracy and macro-F1 on the validation split, before calibration (which is fitted on
+    it): the metric sweeps choose hyperparameters by, so that the test split chooses nothing.
+    None without a validation split."""
+    if validation.empty:
+        return None
+    actual = validation["label"].astype(str).to_numpy()
+    predicted = score_texts(model, validation["text"].tolist()).labels
+    return {
+        "accuracy": round(float(skm.accuracy_score(actual, predicted)), 6),
+        "macro_f1": round(float(skm.f1_score(actual, predicted, average="macro")), 6),
+        "rows": len(actual),
+    }
 
 
 def fit_steps(model: Pipeline, texts: list[str], labels: Any, progress: Progress) -> None:
