@@ -43,6 +43,7 @@ format: setup ## fix what ruff and black can fix
 
 bench: setup ## full-IMDB benchmarks (need ../shared/datasets); print numbers
 	$(RUN) python bench/full_imdb.py
+	$(RUN) python bench/vectorizer.py
 	$(RUN) python bench/batch_scoring.py
 
 bench-spark: setup ## the Spark job on local[1]/local[2] against the single-process path (full IMDB)

@@ -1,9 +1,12 @@
 """Benchmark batch scoring with the default model trained on the full IMDB train split.
 
-1. The 50,000 unlabelled IMDB reviews: reviews/s through `run_batch` (read, score, write
-   Parquet, manifest) against `predict_proba` on the same texts in memory.
-2. A 1,000,000-row input (the unlabelled reviews repeated 20 times): peak memory of
-   `textclf batch-predict` in its own process.
+1. The 50,000 unlabelled IMDB reviews, scored the way the project did before the Rust-counting
+   vectoriser (`predict_proba` in one process, scikit-learn's CountVectorizer with the same
+   vocabulary), then through `run_batch` (read, score, write Parquet, manifest) with the model
+   as trained today on 1 and 2 workers. Ratios are against the first; the outputs of 1 and 2
+   workers are compared byte for byte and their probabilities with the reference's.
+2. A 1,000,000-row input: `textclf batch-predict` in its own process (batch.workers: every
+   core), its seconds and the peak memory of its whole process tree (the CLI and its workers).
 
     uv run python bench/batch_scoring.py [--archive ...aclImdb_v1.tar.gz] [--rows 1000000]
 """
@@ -11,6 +14,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import subprocess
 import sys
 import tempfile
@@ -19,12 +24,16 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.pipeline import Pipeline
 
+from peak_memory import PeakMemory
 from textclf.core.params import Params, load_params
-from textclf.ops.batch import run_batch
+from textclf.ops import batch
 from textclf.ops.models import LoadedModel
 from textclf.pipeline.ingest import read_aclimdb
 from textclf.pipeline.prepare import prepare
@@ -32,6 +41,15 @@ from textclf.pipeline.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ARCHIVE = REPO.parent / "shared/datasets/imdb/aclImdb_v1.tar.gz"
+
+
+def scikit_learn_counting(pipeline: Pipeline) -> Pipeline:
+    """The same fitted pipeline with scikit-learn's own CountVectorizer (same vocabulary)."""
+    fast = pipeline.named_steps["vectorize"]
+    reference = CountVectorizer(**fast.get_params())
+    reference.vocabulary_ = fast.vocabulary_
+    steps = [(name, reference if name == "vectorize" else step) for name, step in pipeline.steps]
+    return Pipeline(steps)
 
 
 def main() -> None:
@@ -45,25 +63,38 @@ def main() -> None:
     pipeline = train(splits.train, splits.validation, params).model
     unlabelled = data.unlabelled[["id", "text"]].reset_index(drop=True)
     texts = unlabelled["text"].tolist()
+    print(f"unlabelled reviews: {len(texts):,}; cores: {len(os.sched_getaffinity(0))}")
 
     started = time.perf_counter()
-    pipeline.predict_proba(texts)
-    direct = len(texts) / (time.perf_counter() - started)
+    reference = scikit_learn_counting(pipeline).predict_proba(texts)
+    before = len(texts) / (time.perf_counter() - started)
+    print(f"before (scikit-learn counting, predict_proba, one process): {before:,.0f} reviews/s")
 
+    batch.now = lambda: "2026-01-01T00:00:00+00:00"  # one timestamp: outputs comparable
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
         tmp_path = Path(tmp)
         (tmp_path / "in").mkdir()
         unlabelled.to_parquet(tmp_path / "in/unsup.parquet")
-        started = time.perf_counter()
         model = LoadedModel(pipeline, "bench", "1", "bench")
-        result = run_batch(
-            model, str(tmp_path / "in"), str(tmp_path / "out"), params.batch, params.predict
+        outputs = {}
+        for workers in (1, 2):
+            out = tmp_path / f"out-{workers}"
+            settings = dataclasses.replace(params.batch, workers=workers)
+            started = time.perf_counter()
+            batch.run_batch(model, str(tmp_path / "in"), str(out), settings, params.predict)
+            rate = len(texts) / (time.perf_counter() - started)
+            outputs[workers] = (out / "unsup.parquet.parquet").read_bytes()
+            print(
+                f"run_batch, {workers} worker{'s' * (workers > 1)} (read, score, write, "
+                f"manifest): {rate:,.0f} reviews/s = {rate / before:.2f}x before"
+            )
+        scored = pd.read_parquet(tmp_path / "out-2/unsup.parquet.parquet")
+        columns = [f"proba_{label}" for label in pipeline.classes_]
+        difference = np.abs(scored[columns].to_numpy() - reference).max()
+        print(
+            f"1 and 2 workers: same bytes: {outputs[1] == outputs[2]}; largest probability "
+            f"difference from scikit-learn counting: {difference:.1e}"
         )
-        batch = result.scored[0]["rows"] / (time.perf_counter() - started)
-        print(f"unlabelled reviews: {len(texts):,}")
-        print(f"predict_proba in memory: {direct:,.0f} reviews/s")
-        print(f"run_batch (read, score, write, manifest): {batch:,.0f} reviews/s")
-        print(f"ratio: {batch / direct:.3f}")
         if args.rows:
             large_input(unlabelled, pipeline, params, tmp_path, args.rows)
 
@@ -71,7 +102,7 @@ def main() -> None:
 def large_input(
     unlabelled: pd.DataFrame, pipeline: Any, params: Params, tmp_path: Path, rows: int
 ) -> None:
-    """Peak memory of `textclf batch-predict` on `rows` rows, in a process of its own."""
+    """Seconds and peak memory of `textclf batch-predict` on `rows` rows, in its own process."""
     big = tmp_path / "big"
     big.mkdir()
     repeats = -(-rows // len(unlabelled))
@@ -82,30 +113,24 @@ def large_input(
     size = (big / "million.parquet").stat().st_size / 1e6
     joblib.dump(pipeline, tmp_path / "model.joblib")
     command = [
-        "/usr/bin/time",
-        "-f",
-        "%M %e",
-        sys.executable,
-        "-m",
-        "textclf.cli",
-        "batch-predict",
-        "--input",
-        str(big),
-        "--output",
-        str(tmp_path / "big-out"),
-        "--model",
-        str(tmp_path / "model.joblib"),
-        "--params",
-        str(REPO / "params.yaml"),
-    ]
-    finished = subprocess.run(command, capture_output=True, text=True, check=True)
-    peak_kib, seconds = finished.stderr.strip().splitlines()[-1].split()
+        sys.executable, "-m", "textclf.cli", "batch-predict",
+        "--input", str(big), "--output", str(tmp_path / "big-out"),
+        "--model", str(tmp_path / "model.joblib"), "--params", str(REPO / "params.yaml"),
+    ]  # fmt: skip
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    memory = PeakMemory(process.pid)
+    _, errors = process.communicate()
+    seconds = time.perf_counter() - started
+    peaks = memory.stop()
+    if process.returncode != 0:
+        sys.exit(f"batch-predict failed:\n{errors.decode()}")
     scored = pd.read_parquet(tmp_path / "big-out/million.parquet.parquet", columns=["id"])
     print(
-        f"{len(scored):,}-row input ({size:.0f} MB Parquet): peak RSS "
-        f"{int(peak_kib) / 1024:,.0f} MiB, {float(seconds):.0f} s "
-        f"({len(scored) / float(seconds):,.0f} reviews/s, chunk_rows="
-        f"{params.batch.chunk_rows})"
+        f"{len(scored):,}-row input ({size:.0f} MB Parquet): {seconds:.0f} s "
+        f"({len(scored) / seconds:,.0f} reviews/s); peak memory: whole tree "
+        f"{peaks['peak_mib_tree']:,} MiB, the CLI process {peaks['peak_mib_root']:,} MiB "
+        f"(chunk_rows={params.batch.chunk_rows}, workers={params.batch.workers or 'all'})"
     )
 
 

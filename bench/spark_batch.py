@@ -27,6 +27,8 @@ from pathlib import Path
 import joblib
 import pandas as pd
 
+from peak_memory import PeakMemory
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ARCHIVE = REPO.parent / "shared/datasets/imdb/aclImdb_v1.tar.gz"
 # engine => sizes it runs (the single-process path and local[1] at 200k only: each takes minutes)
@@ -64,42 +66,6 @@ def prepare_inputs(work: Path, archive: Path, sizes: list[int]) -> Path:
                 folder / f"part{part:02d}.parquet", row_group_size=20_000
             )
     return work
-
-
-class PeakMemory:
-    """Peak resident memory of this process (the driver's Python), of Spark's JVM, and of the
-    whole process tree (driver, JVM, Python workers) at once, sampled twice a second."""
-
-    def __init__(self) -> None:
-        import threading
-
-        self.peaks = {"driver_python": 0, "jvm": 0, "tree": 0}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-
-    def _sample(self) -> None:
-        import psutil
-
-        me = psutil.Process()
-        while not self._stop.wait(0.5):
-            try:
-                tree = [me, *me.children(recursive=True)]
-                sizes = {process: process.memory_info().rss for process in tree}
-            except psutil.Error:
-                continue
-            jvm = sum(rss for process, rss in sizes.items() if "java" in process.name())
-            for key, value in (
-                ("driver_python", sizes[me]),
-                ("jvm", jvm),
-                ("tree", sum(sizes.values())),
-            ):
-                self.peaks[key] = max(self.peaks[key], value)
-
-    def stop(self) -> dict:
-        self._stop.set()
-        self._thread.join()
-        return {f"peak_mib_{key}": round(value / 2**20) for key, value in self.peaks.items()}
 
 
 def measure(engine: str, work: Path, size: int) -> dict:

@@ -34,6 +34,7 @@ COMMANDS = [
     "retrain",
     "serve",
     "stack",
+    "sweep-best",
     "track",
     "train",
     "validate",

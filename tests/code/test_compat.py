@@ -41,3 +41,14 @@ def test_it_loads_in_a_fresh_process_through_the_cli() -> None:
         np.max(EXPECTED["proba"], axis=1),
         atol=1e-7,
     )
+
+
+def test_its_classifier_reads_as_not_interpolated() -> None:
+    """NB interpolation came later: an old classifier has no attribute for it, and must still
+    show its params (repr, clone) and predict as before."""
+    classifier = joblib.load(FIXTURE).named_steps["classify"]
+    classifier = getattr(classifier, "estimator", classifier)  # calibrated or not
+    if hasattr(classifier, "alpha"):
+        assert "interpolation" not in vars(classifier)
+        assert classifier.get_params()["interpolation"] is None
+        repr(classifier)

@@ -32,6 +32,8 @@ def test_repro_produces_metrics_plots_and_reports(reproduced_repo: Path) -> None
     assert 0.8 < metrics["accuracy"] <= 1
     assert set(metrics) >= {"macro_f1", "roc_auc", "log_loss", "per_class"}
     assert read_json(reproduced_repo / "reports/validation.json")["rows"] == 3000
+    held_out = read_json(reproduced_repo / "reports/train.json")["validation"]
+    assert held_out["rows"] == 200 and 0.7 < held_out["accuracy"] <= 1
     errors = pd.read_csv(reproduced_repo / "reports/worst_errors.csv")
     assert len(errors) == 50 and (errors["actual"] != errors["predicted"]).all()
     shown = json.loads(sh("dvc", "plots", "show", "--json", cwd=reproduced_repo))
@@ -76,6 +78,8 @@ def test_mlflow_run_has_params_metrics_model_commit_and_data_hash(reproduced_rep
     typos = behaviour["tests"]["typos"]["failure_rate"]
     assert run.data.metrics["behaviour.typos.failure_rate"] == pytest.approx(typos)
     assert run.data.metrics["ece"] == pytest.approx(metrics["ece"])
+    held_out = read_json(reproduced_repo / "reports/train.json")["validation"]["accuracy"]
+    assert run.data.metrics["train.validation.accuracy"] == pytest.approx(held_out)
 
 
 def test_behaviour_abstention_calibration_and_the_model_card(reproduced_repo: Path) -> None:

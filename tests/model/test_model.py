@@ -22,6 +22,7 @@ from textclf.ml.model import (
     build_pipeline,
     calibrate,
     forget_object_ids,
+    with_calibration_of,
 )
 from textclf.ml.nb_weighting import NBWeightedClassifier, log_count_ratio
 
@@ -59,6 +60,42 @@ def test_nb_classifier_binary_and_multiclass() -> None:
         assert proba.shape == (rows, len(set(labels)))
         np.testing.assert_allclose(proba.sum(axis=1), 1.0)
         assert (model.predict(X[:rows]) == labels).mean() > 0.95
+
+
+def test_nb_interpolation_pulls_weights_towards_their_mean_size() -> None:
+    X = sp.csr_matrix(np.random.default_rng(0).integers(0, 2, size=(40, 12)))
+    y = np.array(["a", "b"] * 20)
+    plain = NBWeightedClassifier(LogisticRegression(C=1.0)).fit(X, y).estimators_[0]
+    pulled = NBWeightedClassifier(LogisticRegression(C=1.0), interpolation=0.25).fit(X, y)
+    w = plain.coef_
+    np.testing.assert_allclose(pulled.estimators_[0].coef_, 0.75 * np.abs(w).mean() + 0.25 * w)
+    np.testing.assert_allclose(pulled.estimators_[0].intercept_, 0.25 * plain.intercept_)
+    assert pulled.predict_proba(X).shape == (40, 2)
+
+
+def test_nb_interpolation_needs_nb_weighting() -> None:
+    params = make(TrainParams, nb_weighting=False, nb_interpolation=0.5)
+    with pytest.raises(DataError, match="nb_weighting is off"):
+        build_pipeline(params, make(PrepareParams))
+
+
+def test_refit_keeps_the_calibration_map() -> None:
+    texts, labels = POSITIVE * 3 + NEGATIVE * 3, ["pos"] * 12 + ["neg"] * 12
+    params, prepare = make(TrainParams), make(PrepareParams)
+    first = build_pipeline(params, prepare).fit(
+        texts[:8] + texts[12:20], labels[:8] + labels[12:20]
+    )
+    calibrated = calibrate(first, texts, labels, "sigmoid")
+    refitted = build_pipeline(params, prepare).fit(texts, labels)
+    model = with_calibration_of(calibrated, refitted)
+    assert model.named_steps["vectorize"] is refitted.named_steps["vectorize"]
+    map_ = calibrated[-1].calibrated_classifiers_[0].calibrators[0]
+    assert model[-1].calibrated_classifiers_[0].calibrators[0] is map_
+    # The map applied to the refitted classifier's scores, not to the first one's.
+    scores = refitted[-1].predict_proba(refitted[:-1].transform(texts))[:, 1]
+    expected = map_.predict(scores)
+    np.testing.assert_allclose(model.predict_proba(texts)[:, 1], expected, rtol=1e-12)
+    assert not np.allclose(model.predict_proba(texts), calibrated.predict_proba(texts))
 
 
 def test_pipeline_learns_and_is_reproducible() -> None:

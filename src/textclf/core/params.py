@@ -96,8 +96,14 @@ class TrainParams:
     vectorizer: dict[str, Any]
     nb_weighting: bool
     nb_alpha: float
+    nb_interpolation: float | None  # NBSVM's beta: weights pulled towards their mean magnitude
     classifier: dict[str, Any]
     calibration: str  # none | sigmoid | isotonic | temperature (fitted on the validation split)
+    refit_on_all: bool  # the final fit on train + validation (the calibration map is kept)
+
+    def __post_init__(self) -> None:
+        beta = self.nb_interpolation
+        _require(beta is None or 0 < beta <= 1, "train.nb_interpolation", beta, "null or 0-1")
 
 
 @dataclass(frozen=True)

@@ -80,12 +80,39 @@ def calibrate(pipeline: Pipeline, texts: list[str], labels: Any, method: str) ->
     return Pipeline([*pipeline.steps[:-1], ("classify", calibrated)])
 
 
+def with_calibration_of(calibrated: Pipeline, refitted: Pipeline) -> Pipeline:
+    """`refitted` (the same pipeline fitted again, on more rows) under the probability
+    calibration that `calibrate` fitted for `calibrated`'s classifier."""
+    import copy
+
+    from sklearn.frozen import FrozenEstimator
+
+    old, new = calibrated[-1], refitted[-1]
+    if list(old.classes_) != list(new.classes_):
+        raise ValueError(f"classes differ: {list(old.classes_)} vs {list(new.classes_)}")
+    frozen = FrozenEstimator(new)
+    calibrator = copy.copy(old)
+    calibrator.estimator = frozen
+    calibrator.calibrated_classifiers_ = []
+    for fitted in old.calibrated_classifiers_:
+        fitted = copy.copy(fitted)
+        fitted.estimator = frozen
+        calibrator.calibrated_classifiers_.append(fitted)
+    return Pipeline([*refitted.steps[:-1], ("classify", calibrator)])
+
+
 def build_pipeline(train: TrainParams, prepare: PrepareParams) -> Pipeline:
     vectorizer = _estimator("train.vectorizer", VECTORIZERS, train.vectorizer, train.seed)
     classifier = _estimator("train.classifier", CLASSIFIERS, train.classifier, train.seed)
     if not hasattr(classifier, "predict_proba"):
         # e.g. LinearSVC or a hinge-loss SGD: log-loss, ROC and calibration need probabilities.
         classifier = CalibratedClassifierCV(classifier, cv=3)
+    if train.nb_interpolation is not None and not train.nb_weighting:
+        raise ParamsError(
+            "train.nb_interpolation",
+            "nb_interpolation is part of the NB weighting (NBSVM) and nb_weighting is off",
+            "set train.nb_weighting: true, or train.nb_interpolation: null",
+        )
     if train.nb_weighting:
         if train.classifier["kind"] in NAIVE_BAYES:
             raise ParamsError(
@@ -100,7 +127,9 @@ def build_pipeline(train: TrainParams, prepare: PrepareParams) -> Pipeline:
                 "nb_weighting needs non-negative features; the hashing vectorizer alternates signs",
                 "set train.vectorizer.alternate_sign: false",
             )
-        classifier = NBWeightedClassifier(classifier, alpha=train.nb_alpha)
+        classifier = NBWeightedClassifier(
+            classifier, alpha=train.nb_alpha, interpolation=train.nb_interpolation
+        )
     return Pipeline(
         [
             ("normalize", TextNormalizer(prepare.normalize)),

@@ -16,16 +16,35 @@ def log_count_ratio(X: sp.spmatrix, positive: np.ndarray, alpha: float) -> np.nd
     return np.log(p / p.sum()) - np.log(q / q.sum())
 
 
+def interpolate(model: BaseEstimator, beta: float) -> None:
+    """NBSVM's interpolation of a fitted linear model's weights, in place."""
+    if not hasattr(model, "coef_"):
+        raise ValueError(
+            f"nb_interpolation needs a linear classifier with coef_, not {type(model).__name__}"
+        )
+    mean_magnitude = np.abs(model.coef_).mean(axis=1, keepdims=True)
+    model.coef_ = (1 - beta) * mean_magnitude + beta * model.coef_
+    model.intercept_ = beta * model.intercept_
+
+
 class NBWeightedClassifier(ClassifierMixin, BaseEstimator):
     """Scale each feature by its NB log-count ratio, then fit `estimator` on the scaled features.
 
     Binary problems fit one model; multi-class problems fit one weighted model per class
     (one-vs-rest) and normalise their probabilities.
+
+    `interpolation` (beta, 0-1] is NBSVM's: a fitted linear model's weights w become
+    (1 - beta) * mean(|w|) + beta * w, and its intercept beta * b; None or 1 leaves them.
     """
 
-    def __init__(self, estimator: BaseEstimator, alpha: float = 1.0) -> None:
+    interpolation: float | None = None  # the default of models pickled before it existed
+
+    def __init__(
+        self, estimator: BaseEstimator, alpha: float = 1.0, interpolation: float | None = None
+    ) -> None:
         self.estimator = estimator
         self.alpha = alpha
+        self.interpolation = interpolation
 
     def fit(self, X: sp.spmatrix, y: np.ndarray) -> NBWeightedClassifier:
         X = sp.csr_matrix(X)
@@ -40,6 +59,8 @@ class NBWeightedClassifier(ClassifierMixin, BaseEstimator):
             positive = y == target
             ratio = log_count_ratio(X, positive, self.alpha)
             model = clone(self.estimator).fit(X.multiply(ratio).tocsr(), positive.astype(int))
+            if self.interpolation is not None:
+                interpolate(model, self.interpolation)
             self.ratios_.append(ratio)
             self.estimators_.append(model)
         return self

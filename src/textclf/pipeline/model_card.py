@@ -37,7 +37,13 @@ def _header(params: Params, stats: dict) -> list[str]:
     train = params.train
     vectorizer = ", ".join(f"{k}={v}" for k, v in train.vectorizer.items() if k != "kind")
     classifier = ", ".join(f"{k}={v}" for k, v in train.classifier.items() if k != "kind")
-    weighting = f"NB log-count-ratio weighting (alpha {train.nb_alpha}) -> " * train.nb_weighting
+    interpolation = (
+        f", interpolation {train.nb_interpolation}" if train.nb_interpolation is not None else ""
+    )
+    weighting = (
+        f"NB log-count-ratio weighting (alpha {train.nb_alpha}{interpolation}) -> "
+        * train.nb_weighting
+    )
     return [
         f"# Model card: {params.registry.model_name} ({params.dataset.name})",
         "",
@@ -134,6 +140,11 @@ def _calibration(params: Params, metrics: dict, stats: dict) -> list[str]:
         if method != "none"
         else "no calibration (the classifier's own probabilities)"
     )
+    if stats.get("refit_on_validation_rows"):
+        how += (
+            f"; the shipped model was then fitted again on train + those rows "
+            f"({stats['train_rows']} texts), under the same calibration map"
+        )
     lines = [
         "## Calibration",
         "",

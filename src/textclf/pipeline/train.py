@@ -16,7 +16,7 @@ from textclf.core.errors import DataError
 from textclf.core.layout import Layout
 from textclf.core.params import Params
 from textclf.core.progress import Progress
-from textclf.ml.model import build_pipeline, calibrate
+from textclf.ml.model import build_pipeline, calibrate, with_calibration_of
 from textclf.ml.scoring import score_texts
 
 log = logging.getLogger(__name__)
@@ -29,9 +29,13 @@ class Trained:
 
 
 def train(train_split: pd.DataFrame, validation: pd.DataFrame, params: Params) -> Trained:
+    """Fit on the train split; score the validation split (the metric sweeps choose by);
+    calibrate on it; with `train.refit_on_all`, fit again on both splits under that
+    calibration."""
     model = build_pipeline(params.train, params.prepare)
     method = params.train.calibration
-    steps = len(model.steps) + (method != "none")
+    refit = params.train.refit_on_all and not validation.empty
+    steps = len(model.steps) * (1 + refit) + (method != "none")
     with Progress("train", total=steps, unit="steps") as progress:
         fit_steps(model, train_split["text"].tolist(), train_split["label"].to_numpy(), progress)
         validation_metrics = score_validation(model, validation)
@@ -42,6 +46,13 @@ def train(train_split: pd.DataFrame, validation: pd.DataFrame, params: Params) -
             )
             log.info("calibrated (%s) on %d rows", method, len(validation))
             progress.update(1)
+        if refit:
+            everything = pd.concat([train_split, validation], ignore_index=True)
+            refitted = build_pipeline(params.train, params.prepare)
+            fit_steps(
+                refitted, everything["text"].tolist(), everything["label"].to_numpy(), progress
+            )
+            model = with_calibration_of(model, refitted) if method != "none" else refitted
     vectorizer = model.named_steps["vectorize"]
     n_features = (
         len(vectorizer.vocabulary_)
@@ -49,7 +60,8 @@ def train(train_split: pd.DataFrame, validation: pd.DataFrame, params: Params) -
         else vectorizer.get_params().get("n_features")
     )
     stats = {
-        "train_rows": len(train_split),
+        "train_rows": len(train_split) + len(validation) * refit,
+        "refit_on_validation_rows": len(validation) * refit,
         "calibrated_on_rows": len(validation) if method != "none" else 0,
         "classes": [str(label) for label in model.classes_],
         "n_features": n_features,
