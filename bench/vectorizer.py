@@ -17,16 +17,20 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 from textclf.core.params import load_params
 from textclf.ml import vectorize
 from textclf.ml.model import TextNormalizer
-from textclf.ml.vectorize import FastCountVectorizer
+from textclf.ml.vectorize import FastCountVectorizer, FastTfidfVectorizer
 from textclf.pipeline.ingest import read_aclimdb
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ARCHIVE = REPO.parent / "shared/datasets/imdb/aclImdb_v1.tar.gz"
+PAIRS = {
+    "count": (CountVectorizer, FastCountVectorizer),
+    "tfidf": (TfidfVectorizer, FastTfidfVectorizer),
+}
 
 
 def best_of(repeats: int, action) -> tuple[float, object]:  # type: ignore[no-untyped-def]
@@ -45,15 +49,16 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params(REPO / "params.yaml")
     options = {k: v for k, v in params.train.vectorizer.items() if k != "kind"}
+    scikit_learn, rust = PAIRS[params.train.vectorizer["kind"]]
     options = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
     labelled = read_aclimdb(args.archive).labelled
     normalizer = TextNormalizer(params.prepare.normalize)
     train = normalizer.transform(labelled.loc[labelled["split"] == "train", "text"])
     test = normalizer.transform(labelled.loc[labelled["split"] == "test", "text"])
-    print(f"train {len(train):,} / test {len(test):,} reviews; vectorizer {options}")
+    print(f"train {len(train):,} / test {len(test):,} reviews; {rust.__name__} {options}")
 
-    fit_reference, reference = best_of(1, lambda: CountVectorizer(**options).fit(train))
-    fit_fast, fast = best_of(1, lambda: FastCountVectorizer(**options).fit(train))
+    fit_reference, reference = best_of(1, lambda: scikit_learn(**options).fit(train))
+    fit_fast, fast = best_of(1, lambda: rust(**options).fit(train))
     print(
         f"fit: scikit-learn {fit_reference:.1f} s, Rust counting {fit_fast:.1f} s "
         f"({fit_reference / fit_fast:.2f}x); same vocabulary: "

@@ -77,7 +77,10 @@ def _frames(handle: io.IOBase, fmt: str, chunk_rows: int | None) -> Iterator[pd.
         if chunk_rows is None:
             yield pq.read_table(handle).to_pandas()
         else:
-            for batch in pq.ParquetFile(handle).iter_batches(batch_size=chunk_rows):
+            # pre_buffer off: by default pyarrow buffers every column chunk of the file at
+            # once, which costs memory in proportion to the file, not to the chunk.
+            parquet = pq.ParquetFile(handle, pre_buffer=False)
+            for batch in parquet.iter_batches(batch_size=chunk_rows):
                 yield batch.to_pandas()
     elif fmt == "csv":
         options = {"encoding": "utf-8", "dtype_backend": "numpy_nullable"}

@@ -297,24 +297,22 @@ def _term_keys(terms: Any, ids: Any, base: int) -> Any:
     at spaces, every part in `ids`) in place of `token`."""
     import polars as pl
 
-    numbered = terms.with_row_index("term_row").with_columns(n=pl.col("token").list.len())
-    high = int(numbered.get_column("n").max() or 1)
-    powers = {exponent: base**exponent for exponent in range(high)}
+    sizes = terms.get_column("token").list.len()
+    high = int(sizes.max() or 1)
+    key = pl.lit(0, dtype=pl.Int64)
+    parts = {}
+    for k in range(high):
+        part = terms.select(pl.col("token").list.get(k, null_on_oob=True))
+        parts[f"id{k}"] = part.join(ids, on="token", how="left", maintain_order="left")["id"]
+        # Horner's rule over the term's own parts: k < n adds a digit, past its end nothing.
+        key = pl.when(pl.col("n") > k).then(key * base + pl.col(f"id{k}")).otherwise(key)
     offsets = {n: _offset(base, n) for n in range(1, high + 1)}
-    weight = (pl.col("n") - 1 - pl.col("position")).replace_strict(powers, return_dtype=pl.Int64)
-    keys = (
-        numbered.select("term_row", "n", "token")
-        .explode("token")
-        .with_columns(position=pl.int_range(pl.len()).over("term_row"))
-        .join(ids, on="token")
-        .group_by("term_row", "n")
-        .agg((pl.col("id") * weight).sum().alias("key"))
-        .select(
-            "term_row",
-            pl.col("key") + pl.col("n").replace_strict(offsets, return_dtype=pl.Int64),
-        )
+    offset = pl.col("n").replace_strict(offsets, return_dtype=pl.Int64)
+    return (
+        terms.with_columns(n=sizes, **parts)
+        .with_columns(key=key + offset)
+        .drop("token", "n", *parts)
     )
-    return numbered.join(keys, on="term_row").drop("term_row", "token", "n")
 
 
 def _ngram_keys(tokens: Any, base: int, ngram_range: tuple[int, int]) -> Any:
