@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import SHARED_DATASETS
+from tests.conftest import REPO_PARAMS, SHARED_DATASETS
 from tests.integration.conftest import copy_repo, read_json, sh
 from textclf.core.files import file_digest
 from textclf.ops.gitrepo import locked_model_md5
@@ -63,7 +63,7 @@ def test_mlflow_run_has_params_metrics_model_commit_and_data_hash(reproduced_rep
     metrics = read_json(reproduced_repo / "reports/metrics.json")
     assert run.data.metrics["accuracy"] == pytest.approx(metrics["accuracy"])
     assert run.data.metrics["per_class.pos.f1"] == pytest.approx(metrics["per_class"]["pos"]["f1"])
-    assert run.data.params["train.classifier.C"] == "0.1"
+    assert run.data.params["train.classifier.C"] == str(REPO_PARAMS.train.classifier["C"])
     assert run.data.metrics["seconds.train"] > 0  # timings live in MLflow, not in git
     assert run.data.params["dataset.source"] == "data/raw/imdb_sample.tar.gz"
     commit = sh("git", "rev-parse", "HEAD~1", cwd=reproduced_repo).strip()
@@ -186,7 +186,7 @@ def test_experiment_with_param_override(reproduced_repo: Path) -> None:
         assert "HEAD" in (repo / "plots-diff" / "index.html").read_text()
         params_diff = json.loads(sh("dvc", "params", "diff", "--json", cwd=repo))
         changed = params_diff["params.yaml"]["train.classifier.C"]
-        assert (changed["old"], changed["new"]) == (0.1, 0.01)
+        assert (changed["old"], changed["new"]) == (REPO_PARAMS.train.classifier["C"], 0.01)
     finally:
         sh("git", "checkout", "--", ".", cwd=repo)
         sh("git", "clean", "-fdq", "plots-diff", cwd=repo)

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from tests.code.test_report import GOLDEN
+from tests.conftest import REPO_PARAMS
 from tests.integration.conftest import copy_repo, read_json, sh
 from textclf.infra import stack
 
@@ -41,7 +42,7 @@ def test_report_gives_deltas_params_and_significance(two_commits: Path, monkeypa
         f"| accuracy | {old['accuracy']:.4f} | {new['accuracy']:.4f} | {delta:+.4f}{worse} |"
         in report
     )
-    assert "| `train.classifier.C` | 0.1 | 0.01 |" in report
+    assert f"| `train.classifier.C` | {REPO_PARAMS.train.classifier['C']} | 0.01 |" in report
     assert f"Paired on {new['test_rows']} shared test rows" in report
     assert "McNemar exact test p = " in report
     assert "Evaluation rows: 0 added, 0 removed." in report
@@ -88,6 +89,6 @@ def test_pr_workflow_steps_against_the_local_stack(two_commits, local_stack, tmp
     assert "report written to pr-report/report.md" in output
     report = (clone / "pr-report/report.md").read_text()
     assert report.startswith("<!-- textclf-report -->")
-    assert "| `train.classifier.C` | 0.1 | 0.01 |" in report
+    assert f"| `train.classifier.C` | {REPO_PARAMS.train.classifier['C']} | 0.01 |" in report
     assert (clone / "models/model.joblib").exists()  # pulled from the stack's S3, not retrained
     assert sh("git", "status", "--porcelain", "--", "reports", cwd=clone) == ""
