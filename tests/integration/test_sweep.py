@@ -29,6 +29,7 @@ def test_queued_grid_runs_two_at_a_time_and_is_ranked_by_validation(
     reproduced_repo: Path, tmp_path: Path
 ) -> None:
     repo = copy_repo(reproduced_repo, tmp_path / "repo")
+    sh("dvc", "exp", "remove", "-A", cwd=repo)  # other tests' experiments: only this sweep's
     sh(
         "dvc", "exp", "run", "--queue",
         "-S", "train.classifier.C=0.02,0.5", "-S", "train.nb_alpha=0.5,1.0",

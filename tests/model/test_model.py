@@ -73,6 +73,12 @@ def test_nb_interpolation_pulls_weights_towards_their_mean_size() -> None:
     assert pulled.predict_proba(X).shape == (40, 2)
 
 
+def test_nb_interpolation_needs_a_probabilistic_classifier() -> None:
+    params = make(TrainParams, classifier={"kind": "linear_svc"}, nb_interpolation=0.5)
+    with pytest.raises(DataError, match="has no predict_proba"):
+        build_pipeline(params, make(PrepareParams))
+
+
 def test_nb_interpolation_needs_nb_weighting() -> None:
     params = make(TrainParams, nb_weighting=False, nb_interpolation=0.5)
     with pytest.raises(DataError, match="nb_weighting is off"):
@@ -146,7 +152,13 @@ def test_every_configurable_kind_trains(vectorizer: str, classifier: str) -> Non
     if vectorizer == "hashing":  # naive Bayes and NB weighting need non-negative features
         vec.update(n_features=2**12, alternate_sign=False)
     for nb in (False, True) if classifier not in NAIVE_BAYES else (False,):
-        params = small(vectorizer=vec, classifier={"kind": classifier}, nb_weighting=nb)
+        params = small(
+            vectorizer=vec,
+            classifier={"kind": classifier},
+            nb_weighting=nb,
+            # interpolation belongs to the NB weighting, and needs a probabilistic linear model
+            nb_interpolation=0.5 if nb and classifier == "logreg" else None,
+        )
         model = build_pipeline(params, make(PrepareParams)).fit(TEXTS, LABELS)
         proba = model.predict_proba(TEXTS)
         assert proba.shape == (24, 2)

@@ -105,6 +105,13 @@ def build_pipeline(train: TrainParams, prepare: PrepareParams) -> Pipeline:
     vectorizer = _estimator("train.vectorizer", VECTORIZERS, train.vectorizer, train.seed)
     classifier = _estimator("train.classifier", CLASSIFIERS, train.classifier, train.seed)
     if not hasattr(classifier, "predict_proba"):
+        if train.nb_weighting and train.nb_interpolation is not None:
+            raise ParamsError(
+                "train.nb_interpolation",
+                f"nb_interpolation needs a classifier with probabilities and weights; "
+                f"{train.classifier['kind']} has no predict_proba",
+                "set train.nb_interpolation: null, or use classifier kind logreg",
+            )
         # e.g. LinearSVC or a hinge-loss SGD: log-loss, ROC and calibration need probabilities.
         classifier = CalibratedClassifierCV(classifier, cv=3)
     if train.nb_interpolation is not None and not train.nb_weighting:
