@@ -17,6 +17,7 @@ to Python only; ASCII's separators \\x1c-\\x1f are spaces to Python only). Such 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -54,10 +55,11 @@ class RustWordCounts:
 
     def _count_vocab(self, raw_documents: Iterable[Any], fixed_vocab: bool) -> tuple[dict, Any]:
         texts = list(raw_documents)
-        if not self._rust_can_count() or not all(isinstance(text, str) for text in texts):
+        small = fixed_vocab and len(texts) < MIN_TEXTS  # decided first: no polars on that path
+        if small or not self._rust_can_count() or not all(isinstance(t, str) for t in texts):
             return super()._count_vocab(texts, fixed_vocab)  # type: ignore[misc]
         if fixed_vocab:
-            index = self._index_of_vocabulary() if len(texts) >= MIN_TEXTS else None
+            index = self._index_of_vocabulary()
             if index is None:
                 return super()._count_vocab(texts, fixed_vocab)  # type: ignore[misc]
             return self.vocabulary_, self._count_known(texts, index)  # type: ignore[attr-defined]
@@ -370,6 +372,7 @@ def _decode(keys: np.ndarray, names: Any, base: int, high: int) -> list[str]:
     return terms.tolist()
 
 
+@functools.lru_cache(maxsize=64)
 def _rust_accepts(pattern: str) -> bool:
     import polars as pl
 
