@@ -189,7 +189,7 @@ def test_a_killed_worker_fails_the_file_and_leaves_nothing_behind(model, tmp_pat
     incoming, out = tmp_path / "in", tmp_path / "out"
     incoming.mkdir()
     texts = (POSITIVE + NEGATIVE) * 20
-    texts[150] = "KILL"
+    texts[::20] = ["KILL"] * 8  # one in each chunk: some chunks are scored by this process
     pd.DataFrame({"text": texts}).to_parquet(incoming / "x.parquet")
     killer = LoadedModel(KillsItsWorker(model.pipeline, os.getpid()), "m", "1", "models:/m/1")
     settings = make(BatchParams, chunk_rows=20, workers=2)

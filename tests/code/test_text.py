@@ -51,6 +51,31 @@ def test_normalize_is_idempotent(text: str, options: NormalizeOptions) -> None:
     assert normalize(once, options) == once
 
 
+UNUSUAL = ["WWW.", "Www.", "HTTPS://", "ftp://", "w.", "\u00a0", "\x1c", "\u2028", "\u3000", "\t"]
+
+
+@settings(max_examples=1000)
+@given(
+    st.lists(st.sampled_from(PIECES + UNUSUAL), max_size=30).map("".join),
+    st.builds(NormalizeOptions, st.booleans(), st.booleans(), st.booleans(), st.booleans()),
+)
+def test_shortcuts_change_no_output(text: str, options: NormalizeOptions) -> None:
+    assert normalize(text, options) == normalize(text, options, shortcuts=False)
+
+
+def test_str_split_whitespace_is_regex_whitespace() -> None:
+    import re
+    import sys
+
+    space = re.compile(r"\s")
+    differ = [
+        hex(point)
+        for point in range(sys.maxunicode + 1)
+        if bool(space.match(chr(point))) != chr(point).isspace()
+    ]
+    assert differ == []
+
+
 def test_nested_escapes_are_removed_in_one_pass() -> None:
     once = normalize("&amp;amp;lt;b&amp;amp;gt;bold", OPTIONS)
     assert once == "bold"

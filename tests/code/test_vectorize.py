@@ -109,18 +109,35 @@ def test_what_the_fast_path_cannot_do_is_left_to_scikit_learn(options) -> None:
     same_matrix(reference.transform(TRICKY), fast.transform(TRICKY))
 
 
-def test_pickles_without_its_cache_and_refits_cleanly() -> None:
+def test_the_index_is_built_at_fit_pickled_with_it_and_renewed_by_a_refit() -> None:
     fast = FastCountVectorizer(token_pattern=PATTERN, ngram_range=(1, 2)).fit(TRICKY[:3])
-    fast.transform(TRICKY)  # builds the integer index
-    assert getattr(fast, "_vocabulary_index", None) is not None
+    assert fast._vocabulary_index[0] is fast.vocabulary_  # built at fit, not at first use
     restored = pickle.loads(pickle.dumps(fast))
-    assert not hasattr(restored, "_vocabulary_index")
+    assert restored._vocabulary_index[0] is restored.vocabulary_  # so it is not rebuilt
     assert pickle.dumps(restored) == pickle.dumps(fast)
     same_matrix(fast.transform(TRICKY), restored.transform(TRICKY))
+    # A model pickled before the index was kept builds it on first use.
+    older = pickle.loads(pickle.dumps(fast))
+    del older._vocabulary_index
+    same_matrix(fast.transform(TRICKY), older.transform(TRICKY))
+    assert older._vocabulary_index[0] is older.vocabulary_
     # A refit must not count with the old vocabulary's index.
     fast.fit(TRICKY[8:])
     reference = CountVectorizer(token_pattern=PATTERN, ngram_range=(1, 2)).fit(TRICKY[8:])
     same_matrix(reference.transform(TRICKY), fast.transform(TRICKY))
+
+
+def test_tfidf_fit_and_fit_transform_keep_the_index() -> None:
+    for fitted in (
+        FastTfidfVectorizer(token_pattern=PATTERN).fit(TRICKY),
+        _fitted_by_fit_transform(FastTfidfVectorizer(token_pattern=PATTERN)),
+    ):
+        assert fitted._vocabulary_index[0] is fitted.vocabulary_
+
+
+def _fitted_by_fit_transform(vectorizer):
+    vectorizer.fit_transform(TRICKY)
+    return vectorizer
 
 
 def test_fit_takes_the_fast_path_odd_rows_included() -> None:
@@ -131,6 +148,7 @@ def test_fit_takes_the_fast_path_odd_rows_included() -> None:
 def test_small_calls_go_to_scikit_learn(monkeypatch) -> None:
     monkeypatch.setattr(vectorize, "MIN_TEXTS", 25)
     reference, fast = fit_both(TRICKY)
+    del fast._vocabulary_index  # as in a model pickled before fit kept it
     same_matrix(reference.transform(TRICKY[:3]), fast.transform(TRICKY[:3]))
     assert getattr(fast, "_vocabulary_index", None) is None  # the index was never needed
 

@@ -68,10 +68,22 @@ class RustWordCounts:
             return super()._count_vocab(texts, fixed_vocab)  # type: ignore[misc]
         return fitted
 
-    def __getstate__(self) -> dict:
-        state = super().__getstate__()  # type: ignore[misc]
-        state.pop("_vocabulary_index", None)  # a cache, rebuilt from vocabulary_ when needed
-        return state
+    def fit(self, raw_documents: Iterable[Any], y: Any = None) -> Any:
+        super().fit(raw_documents, y)  # type: ignore[misc]
+        self._index_fitted_vocabulary()
+        return self
+
+    def fit_transform(self, raw_documents: Iterable[Any], y: Any = None) -> Any:
+        X = super().fit_transform(raw_documents, y)  # type: ignore[misc]
+        self._index_fitted_vocabulary()
+        return X
+
+    def _index_fitted_vocabulary(self) -> None:
+        # Built once here and pickled with the model: each process that loads the model (every
+        # batch worker) would otherwise spend a second and ~240 MB of transient memory on it.
+        # Models pickled before the index was kept build it on first use instead.
+        if self._rust_can_count():
+            self._index_of_vocabulary()
 
     # -- what the fast path can do -------------------------------------------------------------
 
@@ -270,6 +282,29 @@ class _VocabularyIndex:
         self.tokens = tokens  # token -> id
         self.features = features  # key -> feature (column of the matrix)
         self.base = base
+
+    def __getstate__(self) -> dict:
+        # Plain lists and arrays, not polars' own pickles: a model must load under later polars.
+        return {
+            "token_names": self.tokens.get_column("token").to_list(),
+            "keys": self.features.get_column("key").to_numpy(),
+            "features": self.features.get_column("feature").to_numpy(),
+            "base": self.base,
+        }
+
+    def __setstate__(self, state: dict) -> None:
+        import polars as pl
+
+        names = state["token_names"]
+        self.tokens = pl.DataFrame(
+            {"token": names, "id": np.arange(len(names), dtype=np.int64)},
+            schema={"token": pl.String, "id": pl.Int64},
+        )
+        self.features = pl.DataFrame(
+            {"key": state["keys"], "feature": state["features"]},
+            schema={"key": pl.Int64, "feature": pl.Int64},
+        )
+        self.base = state["base"]
 
     @classmethod
     def build(cls, vocabulary: dict, ngram_range: tuple[int, int]) -> _VocabularyIndex | None:

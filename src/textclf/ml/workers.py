@@ -1,11 +1,14 @@
-"""Scoring on every core: chunks of texts scored by a pool of processes, answers in order.
+"""Scoring on every core: chunks of texts scored by this process and a pool of helpers, in order.
 
-Each worker process holds the model once (sent pickled when the pool starts) and runs the one
-scoring function, `score_texts`, on whole chunks. Callers get each chunk's Scores back in input
-order, and a text's scores do not depend on the other texts of its chunk, so the output is the
-same bytes whatever the number of workers. At most two chunks per worker are in flight, so
-memory stays bounded whatever the input's size. The pool starts only when a second chunk comes:
-a small input is scored in the calling process, without paying for a pool.
+`workers` counts the processes that score, this one included: with N workers, N - 1 helper
+processes each hold the model once (sent pickled when the pool starts) and run the one scoring
+function, `score_texts`, on whole chunks, and this process scores a chunk itself whenever every
+helper already has its share queued. So no core waits while a helper starts (about two
+seconds), and the tree holds the model once per worker, not once more for an idle parent.
+Callers get each chunk's Scores back in input order, and a text's scores do not depend on the
+other texts of its chunk or on the process that scored it, so the output is the same bytes
+whatever the number of workers. At most two chunks per worker are pending, so memory stays
+bounded whatever the input's size. A small input (one chunk) is scored without a pool.
 """
 
 from __future__ import annotations
@@ -58,16 +61,23 @@ def score_chunks(
         for chunk in itertools.chain(head, chunks):
             yield chunk, score_texts(model, texts_of(chunk), min_confidence)
         return
-    with _pool(model, count) as pool:
-        pending: deque[tuple[Chunk, Future]] = deque()
+    helpers = count - 1
+    with _pool(model, helpers, threads=max(1, available_cores() // count)) as pool:
+        pending: deque[tuple[Chunk, Future | Scores]] = deque()
         for chunk in itertools.chain(head, chunks):
-            pending.append((chunk, pool.submit(_score, texts_of(chunk), min_confidence)))
-            if len(pending) >= IN_FLIGHT_PER_WORKER * count:
-                done, future = pending.popleft()
-                yield done, _result(future)
+            texts = texts_of(chunk)
+            if _queued(pending) >= IN_FLIGHT_PER_WORKER * helpers:
+                pending.append((chunk, score_texts(model, texts, min_confidence)))
+            else:
+                pending.append((chunk, pool.submit(_score, texts, min_confidence)))
+            while pending and (
+                _ready(pending[0][1]) or len(pending) >= IN_FLIGHT_PER_WORKER * count
+            ):
+                done, scores = pending.popleft()
+                yield done, _result(scores)
         while pending:
-            done, future = pending.popleft()
-            yield done, _result(future)
+            done, scores = pending.popleft()
+            yield done, _result(scores)
 
 
 def score_all(
@@ -91,16 +101,23 @@ def score_all(
     return Scores(parts[0].classes, np.vstack([part.proba for part in parts]), min_confidence)
 
 
-def _pool(model: Any, workers: int) -> ProcessPoolExecutor:
+def _pool(model: Any, helpers: int, threads: int) -> ProcessPoolExecutor:
     # spawn, not fork: the caller may be a multi-threaded process (a Prefect worker, a server),
     # and a forked child inherits its locks in whatever state they were.
-    threads = max(1, available_cores() // workers)
     return ProcessPoolExecutor(
-        max_workers=workers,
+        max_workers=helpers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_hold_model,
         initargs=(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL), threads),
     )
+
+
+def _queued(pending: deque) -> int:
+    return sum(isinstance(item, Future) and not item.done() for _, item in pending)
+
+
+def _ready(item: Future | Scores) -> bool:
+    return not isinstance(item, Future) or item.done()
 
 
 _model: Any = None
@@ -117,9 +134,11 @@ def _score(texts: list[str], min_confidence: float) -> Scores:
     return score_texts(_model, texts, min_confidence)
 
 
-def _result(future: Future) -> Scores:
+def _result(item: Future | Scores) -> Scores:
+    if not isinstance(item, Future):
+        return item
     try:
-        return future.result()
+        return item.result()
     except BrokenProcessPool as error:
         raise RuntimeError(
             "a scoring worker process died (out of memory, or killed); lower batch.workers or "
