@@ -254,3 +254,19 @@ def test_no_champion_is_named_not_a_registry_traceback(tmp_path: Path, monkeypat
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     with pytest.raises(DataError, match="textclf register"):
         load_model("models:/never-registered@champion")
+
+
+def test_a_dead_helper_is_reported_when_the_next_chunk_is_handed_out(model) -> None:
+    """The pool may break between two chunks: handing out the next one fails with the same
+    clear error as reading a lost answer."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from textclf.ml import workers
+
+    with workers._pool(model.pipeline, helpers=1, threads=1) as pool:
+        helper = pool.submit(os.getpid).result(timeout=60)
+        os.kill(helper, signal.SIGKILL)
+        with pytest.raises(BrokenProcessPool):  # at submit or at result: the pool is broken
+            pool.submit(os.getpid).result(timeout=60)
+        with pytest.raises(RuntimeError, match="worker process died"):
+            workers._submit(pool, ["a text"], 0.0)

@@ -69,7 +69,7 @@ def score_chunks(
             if _queued(pending) >= IN_FLIGHT_PER_WORKER * helpers:
                 pending.append((chunk, score_texts(model, texts, min_confidence)))
             else:
-                pending.append((chunk, pool.submit(_score, texts, min_confidence)))
+                pending.append((chunk, _submit(pool, texts, min_confidence)))
             while pending and (
                 _ready(pending[0][1]) or len(pending) >= IN_FLIGHT_PER_WORKER * count
             ):
@@ -134,13 +134,24 @@ def _score(texts: list[str], min_confidence: float) -> Scores:
     return score_texts(_model, texts, min_confidence)
 
 
+def _submit(pool: ProcessPoolExecutor, texts: list[str], min_confidence: float) -> Future:
+    try:
+        return pool.submit(_score, texts, min_confidence)
+    except BrokenProcessPool as error:  # a helper died before its chunk's answer was read
+        raise _died() from error
+
+
 def _result(item: Future | Scores) -> Scores:
     if not isinstance(item, Future):
         return item
     try:
         return item.result()
     except BrokenProcessPool as error:
-        raise RuntimeError(
-            "a scoring worker process died (out of memory, or killed); lower batch.workers or "
-            "batch.chunk_rows, or give the host more memory"
-        ) from error
+        raise _died() from error
+
+
+def _died() -> RuntimeError:
+    return RuntimeError(
+        "a scoring worker process died (out of memory, or killed); lower batch.workers or "
+        "batch.chunk_rows, or give the host more memory"
+    )
