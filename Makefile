@@ -45,6 +45,7 @@ bench: setup ## full-IMDB benchmarks (need ../shared/datasets); print numbers
 	$(RUN) python bench/full_imdb.py
 	$(RUN) python bench/vectorizer.py
 	$(RUN) python bench/batch_scoring.py
+	$(RUN) python bench/unlabelled_vectors.py
 
 bench-spark: setup ## the Spark job on local[1]/local[2] against the single-process path (full IMDB)
 	$(UV) sync --frozen --extra stack --extra spark --inexact
