@@ -29,7 +29,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.utils.extmath import randomized_svd
 
 from textclf.core.params import load_params
-from textclf.ml.nb_weighting import log_count_ratio
+from textclf.ml.nb_weighting import interpolate, log_count_ratio
 from textclf.ml.text import normalize
 from textclf.ml.vectorize import FastCountVectorizer
 from textclf.pipeline.ingest import read_aclimdb
@@ -90,10 +90,8 @@ def accuracies(train: tuple, test: tuple, embed, params) -> dict[float, float]: 
         right = sp.hstack([B, sp.csr_matrix(vectors_b * scale)]).tocsr() if scale else B
         C = params.train.classifier["C"]
         model = LogisticRegression(C=C, dual=True, solver="liblinear", max_iter=3000)
-        model.fit(left, train_y)
-        coef = (1 - beta) * np.abs(model.coef_.ravel()).mean() + beta * model.coef_.ravel()
-        decision = np.asarray(right @ coef).ravel() + beta * model.intercept_[0]
-        found[scale] = round(float(((decision > 0) == test_y).mean()), 5)
+        interpolate(model.fit(left, train_y), beta)
+        found[scale] = round(float(((model.decision_function(right) > 0) == test_y).mean()), 5)
     return found
 
 

@@ -185,3 +185,23 @@ def test_any_texts(train, test, high, binary) -> None:
         CountVectorizer(**options).fit_transform(train).sorted_indices(),
         FastCountVectorizer(**options).fit_transform(train).sorted_indices(),
     )
+
+
+def test_loading_a_model_does_not_import_polars(tmp_path) -> None:
+    """The online service loads models and counts with scikit-learn: polars (about a second
+    to import) is imported only when the fast path first runs."""
+    import subprocess
+    import sys
+
+    fitted = FastCountVectorizer(token_pattern=PATTERN, ngram_range=(1, 2)).fit(TRICKY)
+    (tmp_path / "vectorizer.pkl").write_bytes(pickle.dumps(fitted))
+    check = (
+        "import pickle, sys; v = pickle.load(open(sys.argv[1], 'rb')); "
+        "print('polars' in sys.modules); v.transform(['a text'] * 30); "
+        "print('polars' in sys.modules)"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", check, str(tmp_path / "vectorizer.pkl")],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert shown == ["False", "True"]

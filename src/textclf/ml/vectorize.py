@@ -279,32 +279,51 @@ class _VocabularyIndex:
     """A fitted vocabulary as integers: an id per token, and a key per n-gram."""
 
     def __init__(self, tokens: Any, features: Any, base: int) -> None:
-        self.tokens = tokens  # token -> id
-        self.features = features  # key -> feature (column of the matrix)
+        self._frames = (tokens, features)  # token -> id; key -> feature (column of the matrix)
+        self._saved: dict | None = None
         self.base = base
+
+    @property
+    def tokens(self) -> Any:
+        return self._built()[0]
+
+    @property
+    def features(self) -> Any:
+        return self._built()[1]
+
+    def _built(self) -> tuple[Any, Any]:
+        # Frames are made on first use, not at unpickling: loading a model (the online service,
+        # a small `textclf predict`) does not import polars when scikit-learn counts instead.
+        if self._frames is None:
+            import polars as pl
+
+            saved = self._saved
+            names = saved["token_names"]  # type: ignore[index]
+            tokens = pl.DataFrame(
+                {"token": names, "id": np.arange(len(names), dtype=np.int64)},
+                schema={"token": pl.String, "id": pl.Int64},
+            )
+            features = pl.DataFrame(
+                {"key": saved["keys"], "feature": saved["features"]},  # type: ignore[index]
+                schema={"key": pl.Int64, "feature": pl.Int64},
+            )
+            self._frames = (tokens, features)
+        return self._frames
 
     def __getstate__(self) -> dict:
         # Plain lists and arrays, not polars' own pickles: a model must load under later polars.
+        if self._saved is not None:
+            return self._saved
+        tokens, features = self._frames
         return {
-            "token_names": self.tokens.get_column("token").to_list(),
-            "keys": self.features.get_column("key").to_numpy(),
-            "features": self.features.get_column("feature").to_numpy(),
+            "token_names": tokens.get_column("token").to_list(),
+            "keys": features.get_column("key").to_numpy(),
+            "features": features.get_column("feature").to_numpy(),
             "base": self.base,
         }
 
     def __setstate__(self, state: dict) -> None:
-        import polars as pl
-
-        names = state["token_names"]
-        self.tokens = pl.DataFrame(
-            {"token": names, "id": np.arange(len(names), dtype=np.int64)},
-            schema={"token": pl.String, "id": pl.Int64},
-        )
-        self.features = pl.DataFrame(
-            {"key": state["keys"], "feature": state["features"]},
-            schema={"key": pl.Int64, "feature": pl.Int64},
-        )
-        self.base = state["base"]
+        self._frames, self._saved, self.base = None, state, state["base"]
 
     @classmethod
     def build(cls, vocabulary: dict, ngram_range: tuple[int, int]) -> _VocabularyIndex | None:
