@@ -41,6 +41,7 @@ from textclf.ops import batch
 from textclf.ops.models import LoadedModel
 from textclf.pipeline.ingest import read_aclimdb
 from textclf.pipeline.prepare import prepare
+from textclf.ml.word_vectors import NgramsAndWordVectors
 from textclf.pipeline.train import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,16 +53,25 @@ def as_before(pipeline: Pipeline) -> Pipeline:
     vectoriser class (the Rust-counting ones are subclasses whose extra state, the vocabulary
     index, scikit-learn ignores) and the normaliser without its shortcuts."""
     fast = pipeline.named_steps["vectorize"]
-    reference = copy.copy(fast)
-    reference.__class__ = next(
-        cls for cls in type(fast).__mro__[1:] if cls.__module__.startswith("sklearn.")
-    )
+    if isinstance(fast, NgramsAndWordVectors):  # the same word vectors after the n-grams
+        reference = copy.copy(fast)
+        reference.ngrams_ = scikit_learn_counting(fast.ngrams_)
+    else:
+        reference = scikit_learn_counting(fast)
     options = pipeline.named_steps["normalize"].options
     normalizer = FunctionTransformer(
         lambda data: [normalize(text, options, shortcuts=False) for text in as_texts(data)]
     )
     replaced = {"vectorize": reference, "normalize": normalizer}
     return Pipeline([(name, replaced.get(name, step)) for name, step in pipeline.steps])
+
+
+def scikit_learn_counting(fast: Any) -> Any:
+    reference = copy.copy(fast)
+    reference.__class__ = next(
+        cls for cls in type(fast).__mro__[1:] if cls.__module__.startswith("sklearn.")
+    )
+    return reference
 
 
 def main() -> None:
@@ -72,8 +82,8 @@ def main() -> None:
     params = load_params(REPO / "params.yaml")
     data = read_aclimdb(args.archive)
     splits = prepare(data.labelled, params.prepare)
-    pipeline = train(splits.train, splits.validation, params).model
     unlabelled = data.unlabelled[["id", "text"]].reset_index(drop=True)
+    pipeline = train(splits.train, splits.validation, params, unlabelled["text"].tolist()).model
     texts = unlabelled["text"].tolist()
     print(f"unlabelled reviews: {len(texts):,}; cores: {len(os.sched_getaffinity(0))}")
 

@@ -24,7 +24,10 @@ from textclf.ops.models import LoadedModel
 @pytest.fixture(scope="module")
 def model() -> LoadedModel:
     params = make(
-        TrainParams, vectorizer={"kind": "tfidf"}, classifier={"kind": "logreg", "C": 10.0}
+        TrainParams,
+        word_vectors=None,
+        vectorizer={"kind": "tfidf"},
+        classifier={"kind": "logreg", "C": 10.0},
     )
     pipeline = build_pipeline(params, make(PrepareParams)).fit(
         POSITIVE * 3 + NEGATIVE * 3, ["pos"] * 12 + ["neg"] * 12

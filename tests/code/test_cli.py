@@ -84,6 +84,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     params["train"]["vectorizer"] = {"kind": "tfidf"}
     params["train"]["classifier"] = {"kind": "logreg"}
     params["train"]["calibration"] = "none"  # 16 rows are too few to calibrate on
+    params["train"]["word_vectors"].update(words=50, dims=4)  # ... and hold a few dozen words
 
     def write(frame: pd.DataFrame, **dataset: object) -> Path:
         params["dataset"].update(dataset)

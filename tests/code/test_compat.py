@@ -51,4 +51,5 @@ def test_its_classifier_reads_as_not_interpolated() -> None:
     if hasattr(classifier, "alpha"):
         assert "interpolation" not in vars(classifier)
         assert classifier.get_params()["interpolation"] is None
+        assert classifier.get_params()["unweighted_columns"] == 0  # word vectors came later
         repr(classifier)

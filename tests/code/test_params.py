@@ -67,6 +67,17 @@ def test_a_missing_section_is_named(tmp_path: Path) -> None:
         ),
         (lambda raw: raw["batch"].update(workers=0), "batch.workers", "null or a number"),
         (
+            lambda raw: raw["train"]["word_vectors"].update(dims=0),
+            "train.word_vectors.dims",
+            "above 0",
+        ),
+        (
+            lambda raw: raw["train"]["word_vectors"].pop("window"),
+            "train.word_vectors.window",
+            "add it",
+        ),
+        (lambda raw: raw["train"].update(word_vectors=200), "train.word_vectors", "mapping"),
+        (
             lambda raw: raw["batch"]["spark"].update(partitions_per_core=0),
             "batch.spark.partitions_per_core",
             "above 0",
@@ -80,6 +91,12 @@ def test_bad_values_name_the_field_and_the_file(tmp_path: Path, edit, field: str
     assert error.value.field == field
     assert fix in error.value.fix
     assert str(error.value).startswith(str(path))
+
+
+def test_an_optional_section_may_be_null(tmp_path: Path) -> None:
+    assert load_params(REPO_ROOT / "params.yaml").train.word_vectors.dims == 200
+    path = write(tmp_path, lambda raw: raw["train"].update(word_vectors=None))
+    assert load_params(path).train.word_vectors is None
 
 
 def test_a_bad_estimator_key_names_the_params_file_given(tmp_path, monkeypatch) -> None:

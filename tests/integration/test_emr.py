@@ -121,6 +121,7 @@ def uploaded_environment(env, environment_archive) -> str:
 def model() -> LoadedModel:
     params = make(
         TrainParams,
+        word_vectors=None,
         vectorizer={"kind": "tfidf"},
         classifier={"kind": "logreg", "C": 10.0},
         calibration="none",

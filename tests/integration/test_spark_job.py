@@ -22,7 +22,7 @@ import pytest
 from tests.conftest import REPO_ROOT, SHARED_DATASETS, make
 from textclf.core.params import BatchParams, PredictParams, PrepareParams, TrainParams
 from textclf.core.tables import read_table
-from textclf.ml.model import build_pipeline
+from textclf.ml.model import build_pipeline, word_vectors_for
 from textclf.ops import spark_job
 from textclf.ops.batch import MANIFEST, run_batch
 
@@ -57,7 +57,9 @@ def model(reviews, tmp_path_factory) -> spark_job.JobModel:
     """The repository's pipeline (its params), fitted on 2,000 training reviews."""
     texts = reviews["train/neg"] + reviews["train/pos"]
     labels = ["neg"] * 1000 + ["pos"] * 1000
-    pipeline = build_pipeline(make(TrainParams), make(PrepareParams)).fit(texts, labels)
+    params = make(TrainParams)
+    vectors = word_vectors_for(params, texts)
+    pipeline = build_pipeline(params, make(PrepareParams), vectors).fit(texts, labels)
     path = tmp_path_factory.mktemp("model") / "model.joblib"
     joblib.dump(pipeline, path)
     return spark_job.JobModel(str(path), "textclf-test", "3")

@@ -56,7 +56,12 @@ SUITE = {
 
 def fitted(stop_words: list[str] | None = None, swap: bool = False) -> LoadedModel:
     vectorizer = {"kind": "count", "ngram_range": [1, 2], "stop_words": stop_words}
-    params = make(TrainParams, vectorizer=vectorizer, classifier={"kind": "logreg", "C": 10.0})
+    params = make(
+        TrainParams,
+        word_vectors=None,
+        vectorizer=vectorizer,
+        classifier={"kind": "logreg", "C": 10.0},
+    )
     texts = POSITIVE * 2 + NEGATIVE * 2 + NEGATED
     labels = ["pos"] * 18 + ["neg"] * 18 + ["neg"] * 9
     if swap:

@@ -60,7 +60,10 @@ def test_evaluate_outputs() -> None:
     texts = POSITIVE * 2 + NEGATIVE * 2
     labels = ["pos"] * 8 + ["neg"] * 8
     params = make(
-        TrainParams, vectorizer={"kind": "tfidf"}, classifier={"kind": "logreg", "C": 10.0}
+        TrainParams,
+        word_vectors=None,
+        vectorizer={"kind": "tfidf"},
+        classifier={"kind": "logreg", "C": 10.0},
     )
     model = build_pipeline(params, make(PrepareParams)).fit(texts, labels)
     test = pd.DataFrame(

@@ -36,7 +36,7 @@ def small(**overrides) -> TrainParams:
         "classifier": {"kind": "logreg", "C": 10.0},
         **overrides,
     }
-    return make(TrainParams, **options)
+    return make(TrainParams, **{"word_vectors": None, **options})
 
 
 def test_log_count_ratio_signs() -> None:
@@ -74,20 +74,22 @@ def test_nb_interpolation_pulls_weights_towards_their_mean_size() -> None:
 
 
 def test_nb_interpolation_needs_a_probabilistic_classifier() -> None:
-    params = make(TrainParams, classifier={"kind": "linear_svc"}, nb_interpolation=0.5)
+    params = make(
+        TrainParams, word_vectors=None, classifier={"kind": "linear_svc"}, nb_interpolation=0.5
+    )
     with pytest.raises(DataError, match="has no predict_proba"):
         build_pipeline(params, make(PrepareParams))
 
 
 def test_nb_interpolation_needs_nb_weighting() -> None:
-    params = make(TrainParams, nb_weighting=False, nb_interpolation=0.5)
+    params = make(TrainParams, word_vectors=None, nb_weighting=False, nb_interpolation=0.5)
     with pytest.raises(DataError, match="nb_weighting is off"):
         build_pipeline(params, make(PrepareParams))
 
 
 def test_refit_keeps_the_calibration_map() -> None:
     texts, labels = POSITIVE * 3 + NEGATIVE * 3, ["pos"] * 12 + ["neg"] * 12
-    params, prepare = make(TrainParams), make(PrepareParams)
+    params, prepare = make(TrainParams, word_vectors=None), make(PrepareParams)
     first = build_pipeline(params, prepare).fit(
         texts[:8] + texts[12:20], labels[:8] + labels[12:20]
     )

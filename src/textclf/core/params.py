@@ -91,6 +91,23 @@ class PrepareParams:
 
 
 @dataclass(frozen=True)
+class WordVectorParams:
+    """train.word_vectors: vectors learned from every text without its label
+    (textclf.ml.word_vectors), appended to the n-gram features."""
+
+    words: int  # the most frequent words get vectors
+    window: int  # words at most this many tokens apart co-occur
+    dims: int
+    scale: float  # length of the appended document vector, against the n-gram features
+
+    def __post_init__(self) -> None:
+        for key in ("words", "window", "dims"):
+            value = getattr(self, key)
+            _require(value >= 1, f"train.word_vectors.{key}", value, "a number above 0")
+        _require(self.scale > 0, "train.word_vectors.scale", self.scale, "a number above 0")
+
+
+@dataclass(frozen=True)
 class TrainParams:
     seed: int
     vectorizer: dict[str, Any]
@@ -100,6 +117,7 @@ class TrainParams:
     classifier: dict[str, Any]
     calibration: str  # none | sigmoid | isotonic | temperature (fitted on the validation split)
     refit_on_all: bool  # the final fit on train + validation (the calibration map is kept)
+    word_vectors: WordVectorParams | None
 
     def __post_init__(self) -> None:
         beta = self.nb_interpolation
@@ -358,13 +376,25 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
     values = {}
     for name in fields:
         hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            values[name] = _build(hint, raw[name], f"{prefix}{name}.")
+        section = _section_type(hint)
+        if section is not None and not (raw[name] is None and _nullable(hint)):
+            values[name] = _build(section, raw[name], f"{prefix}{name}.")
         else:
             values[name] = _coerce(f"{prefix}{name}", raw[name], hint)
         if f"{prefix}{name}" in CHOICES:
             _choice(f"{prefix}{name}", values[name], CHOICES[f"{prefix}{name}"])
     return cls(**values)
+
+
+def _section_type(hint: Any) -> type | None:
+    """The dataclass a key holds (a nested section), also when it may be null."""
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    sections = [option for option in options if dataclasses.is_dataclass(option)]
+    return sections[0] if sections else None
+
+
+def _nullable(hint: Any) -> bool:
+    return isinstance(hint, types.UnionType) and type(None) in typing.get_args(hint)
 
 
 def _coerce(name: str, value: Any, hint: Any) -> Any:

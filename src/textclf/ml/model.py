@@ -6,6 +6,7 @@ estimator does not have is an error that names it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,6 +24,7 @@ from textclf.core.params import NormalizeOptions, PrepareParams, TrainParams
 from textclf.ml.nb_weighting import NBWeightedClassifier
 from textclf.ml.text import as_texts, normalize
 from textclf.ml.vectorize import FastCountVectorizer, FastTfidfVectorizer
+from textclf.ml.word_vectors import NgramsAndWordVectors, WordVectors, learn_word_vectors
 
 # count and tfidf are scikit-learn's own, with word n-grams counted in Rust (ml/vectorize.py):
 # the same features, 4x faster.
@@ -39,6 +41,8 @@ CLASSIFIERS: dict[str, type[BaseEstimator]] = {
     "multinomial_nb": MultinomialNB,
 }
 NAIVE_BAYES = ("complement_nb", "multinomial_nb")
+# Every model's steps, by these names: monitoring, calibration and old pickles rely on them.
+PIPELINE_STEPS = ("normalize", "vectorize", "classify")
 SEEDED = ("random_state",)
 
 
@@ -101,8 +105,16 @@ def with_calibration_of(calibrated: Pipeline, refitted: Pipeline) -> Pipeline:
     return Pipeline([*refitted.steps[:-1], ("classify", calibrator)])
 
 
-def build_pipeline(train: TrainParams, prepare: PrepareParams) -> Pipeline:
-    vectorizer = _estimator("train.vectorizer", VECTORIZERS, train.vectorizer, train.seed)
+def build_pipeline(
+    train: TrainParams, prepare: PrepareParams, word_vectors: WordVectors | None = None
+) -> Pipeline:
+    """The model `train` describes. `word_vectors` (learned beforehand, when
+    `train.word_vectors` is set) are appended to the n-gram features."""
+    vectorizer = vectorizer_of(train)
+    if (train.word_vectors is None) != (word_vectors is None):
+        raise ValueError("pass word vectors exactly when train.word_vectors is set")
+    if word_vectors is not None:
+        vectorizer = NgramsAndWordVectors(vectorizer, word_vectors, train.word_vectors.scale)
     classifier = _estimator("train.classifier", CLASSIFIERS, train.classifier, train.seed)
     if not hasattr(classifier, "predict_proba"):
         if train.nb_weighting and train.nb_interpolation is not None:
@@ -135,15 +147,54 @@ def build_pipeline(train: TrainParams, prepare: PrepareParams) -> Pipeline:
                 "set train.vectorizer.alternate_sign: false",
             )
         classifier = NBWeightedClassifier(
-            classifier, alpha=train.nb_alpha, interpolation=train.nb_interpolation
+            classifier,
+            alpha=train.nb_alpha,
+            interpolation=train.nb_interpolation,
+            unweighted_columns=word_vectors.dims if word_vectors is not None else 0,
         )
-    return Pipeline(
-        [
-            ("normalize", TextNormalizer(prepare.normalize)),
-            ("vectorize", vectorizer),
-            ("classify", classifier),
-        ]
+    parts = (TextNormalizer(prepare.normalize), vectorizer, classifier)
+    return Pipeline(list(zip(PIPELINE_STEPS, parts, strict=True)))
+
+
+def check_train_params(train: TrainParams, prepare: PrepareParams) -> None:
+    """Raise the ParamsError that `build_pipeline` would, before any data is read or any word
+    vector learned."""
+    build_pipeline(dataclasses.replace(train, word_vectors=None), prepare)
+    vectorizer_of(train)
+
+
+def word_vectors_for(train: TrainParams, texts: Iterable[str]) -> WordVectors | None:
+    """The word vectors `train.word_vectors` asks for, learned from `texts` (normalised, with
+    or without labels: labels are not used); None when it is off."""
+    options = train.word_vectors
+    if options is None:
+        return None
+    tokens = vectorizer_of(train)
+    return learn_word_vectors(
+        texts,
+        tokens.token_pattern,
+        tokens.lowercase,
+        options.words,
+        options.window,
+        options.dims,
+        train.seed,
     )
+
+
+def vectorizer_of(train: TrainParams) -> BaseEstimator:
+    """The (unfitted) n-gram vectoriser `train.vectorizer` describes."""
+    vectorizer = _estimator("train.vectorizer", VECTORIZERS, train.vectorizer, train.seed)
+    if train.word_vectors is not None and not (
+        hasattr(vectorizer, "vocabulary") and vectorizer.analyzer == "word"
+    ):
+        raise ParamsError(
+            "train.word_vectors",
+            "word vectors are summed over a text's word columns; this vectoriser "
+            f"({train.vectorizer['kind']}, analyzer {vectorizer.analyzer!r}) has none",
+            "use vectorizer kind tfidf or count with analyzer word, or set "
+            "train.word_vectors: null",
+        )
+    return vectorizer
 
 
 def _estimator(

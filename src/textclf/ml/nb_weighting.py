@@ -35,16 +35,26 @@ class NBWeightedClassifier(ClassifierMixin, BaseEstimator):
 
     `interpolation` (beta, 0-1] is NBSVM's: a fitted linear model's weights w become
     (1 - beta) * mean(|w|) + beta * w, and its intercept beta * b; None or 1 leaves them.
+
+    The last `unweighted_columns` features are not counts (e.g. word vectors, which can be
+    negative): they keep weight 1 and stay out of the ratios' sums.
     """
 
-    interpolation: float | None = None  # the default of models pickled before it existed
+    # The defaults of models pickled before these existed.
+    interpolation: float | None = None
+    unweighted_columns: int = 0
 
     def __init__(
-        self, estimator: BaseEstimator, alpha: float = 1.0, interpolation: float | None = None
+        self,
+        estimator: BaseEstimator,
+        alpha: float = 1.0,
+        interpolation: float | None = None,
+        unweighted_columns: int = 0,
     ) -> None:
         self.estimator = estimator
         self.alpha = alpha
         self.interpolation = interpolation
+        self.unweighted_columns = unweighted_columns
 
     def fit(self, X: sp.spmatrix, y: np.ndarray) -> NBWeightedClassifier:
         X = sp.csr_matrix(X)
@@ -55,9 +65,16 @@ class NBWeightedClassifier(ClassifierMixin, BaseEstimator):
         targets = self.classes_[1:] if len(self.classes_) == 2 else self.classes_
         self.ratios_ = []
         self.estimators_ = []
+        counted = X.shape[1] - self.unweighted_columns
+        if counted < 0:
+            raise ValueError(
+                f"{X.shape[1]} features, fewer than the {self.unweighted_columns} unweighted ones"
+            )
+        counts = X[:, :counted] if self.unweighted_columns else X
         for target in targets:
             positive = y == target
-            ratio = log_count_ratio(X, positive, self.alpha)
+            ratio = log_count_ratio(counts, positive, self.alpha)
+            ratio = np.concatenate([ratio, np.ones(self.unweighted_columns)])
             model = clone(self.estimator).fit(X.multiply(ratio).tocsr(), positive.astype(int))
             if self.interpolation is not None:
                 interpolate(model, self.interpolation)

@@ -44,6 +44,13 @@ def _header(params: Params, stats: dict) -> list[str]:
         f"NB log-count-ratio weighting (alpha {train.nb_alpha}{interpolation}) -> "
         * train.nb_weighting
     )
+    learned = stats.get("word_vectors")  # absent from the stats of models trained before
+    word_vectors = (
+        f" + {learned['dims']}-dimensional word vectors of {learned['words']:,} words "
+        f"(learned from the texts and the unlabelled ones, scale {train.word_vectors.scale})"
+        if learned and train.word_vectors is not None
+        else ""
+    )
     return [
         f"# Model card: {params.registry.model_name} ({params.dataset.name})",
         "",
@@ -53,8 +60,8 @@ def _header(params: Params, stats: dict) -> list[str]:
         "## Model",
         "",
         f"- Classes: {', '.join(f'`{c}`' for c in stats['classes'])}",
-        f"- Pipeline: text normalisation -> {train.vectorizer['kind']} vectoriser ({vectorizer}) "
-        f"-> {weighting}{train.classifier['kind']} ({classifier})",
+        f"- Pipeline: text normalisation -> {train.vectorizer['kind']} vectoriser ({vectorizer})"
+        f"{word_vectors} -> {weighting}{train.classifier['kind']} ({classifier})",
         f"- Features: {stats['n_features']}; probabilities calibrated: {train.calibration}",
         f"- Intended use: labelling texts like those of `{params.dataset.name}` in batch or one "
         f"at a time; answers under a confidence of {params.predict.min_confidence} are "

@@ -65,10 +65,10 @@ def run_prepare(params: Params, layout: Layout) -> dict:
 def run_train(params: Params, layout: Layout) -> dict:
     import joblib
 
-    from textclf.ml.model import build_pipeline, forget_object_ids
+    from textclf.ml.model import check_train_params, forget_object_ids
     from textclf.pipeline.train import train
 
-    build_pipeline(params.train, params.prepare)  # wrong params fail before the data is read
+    check_train_params(params.train, params.prepare)  # before the data is read
     if params.train.calibration != "none" and params.prepare.validation_size == 0:
         raise ParamsError(
             "train.calibration",
@@ -80,11 +80,14 @@ def run_train(params: Params, layout: Layout) -> dict:
         from textclf.ops.tracking import connect
 
         connect(layout.root, fallback_to_local=params.mlflow.fallback_to_local)
-    trained = train(
-        read_stage_output(layout.train_split, "prepare"),
-        read_stage_output(layout.validation_split, "prepare"),
-        params,
+    train_split = read_stage_output(layout.train_split, "prepare")
+    validation = read_stage_output(layout.validation_split, "prepare")
+    unlabelled = (
+        read_stage_output(layout.unlabelled, "ingest")["text"].tolist()
+        if params.train.word_vectors is not None
+        else []
     )
+    trained = train(train_split, validation, params, unlabelled)
     with atomic_path(layout.model) as tmp:
         joblib.dump(forget_object_ids(trained.model), tmp)
     write_json(trained.stats, layout.train_stats)

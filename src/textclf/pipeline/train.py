@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,8 +17,16 @@ from textclf.core.errors import DataError
 from textclf.core.layout import Layout
 from textclf.core.params import Params
 from textclf.core.progress import Progress
-from textclf.ml.model import build_pipeline, calibrate, with_calibration_of
+from textclf.ml.model import (
+    PIPELINE_STEPS,
+    build_pipeline,
+    calibrate,
+    with_calibration_of,
+    word_vectors_for,
+)
 from textclf.ml.scoring import score_texts
+from textclf.ml.text import as_texts, normalize
+from textclf.ml.word_vectors import WordVectors
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +37,26 @@ class Trained:
     stats: dict  # what the model is, never how long it took: this file is tracked in git
 
 
-def train(train_split: pd.DataFrame, validation: pd.DataFrame, params: Params) -> Trained:
+def train(
+    train_split: pd.DataFrame,
+    validation: pd.DataFrame,
+    params: Params,
+    unlabelled: Sequence[str] = (),
+) -> Trained:
     """Fit on the train split; score the validation split (the metric sweeps choose by);
     calibrate on it; with `train.refit_on_all`, fit again on both splits under that
-    calibration."""
-    model = build_pipeline(params.train, params.prepare)
+    calibration. With `train.word_vectors`, word vectors are learned first from the texts of
+    both splits and the `unlabelled` ones (raw: normalised here), never from their labels."""
     method = params.train.calibration
     refit = params.train.refit_on_all and not validation.empty
-    steps = len(model.steps) * (1 + refit) + (method != "none")
+    learn = params.train.word_vectors is not None
+    steps = len(PIPELINE_STEPS) * (1 + refit) + (method != "none") + learn
     with Progress("train", total=steps, unit="steps") as progress:
+        word_vectors = None
+        if learn:
+            word_vectors = _learn_word_vectors(train_split, validation, unlabelled, params)
+            progress.update(1)
+        model = build_pipeline(params.train, params.prepare, word_vectors)
         fit_steps(model, train_split["text"].tolist(), train_split["label"].to_numpy(), progress)
         validation_metrics = score_validation(model, validation)
         if method != "none":
@@ -48,14 +68,14 @@ def train(train_split: pd.DataFrame, validation: pd.DataFrame, params: Params) -
             progress.update(1)
         if refit:
             everything = pd.concat([train_split, validation], ignore_index=True)
-            refitted = build_pipeline(params.train, params.prepare)
+            refitted = build_pipeline(params.train, params.prepare, word_vectors)
             fit_steps(
                 refitted, everything["text"].tolist(), everything["label"].to_numpy(), progress
             )
             model = with_calibration_of(model, refitted) if method != "none" else refitted
     vectorizer = model.named_steps["vectorize"]
     n_features = (
-        len(vectorizer.vocabulary_)
+        len(vectorizer.vocabulary_) + getattr(vectorizer, "n_appended", 0)
         if hasattr(vectorizer, "vocabulary_")
         else vectorizer.get_params().get("n_features")
     )
@@ -65,9 +85,36 @@ def train(train_split: pd.DataFrame, validation: pd.DataFrame, params: Params) -
         "calibrated_on_rows": len(validation) if method != "none" else 0,
         "classes": [str(label) for label in model.classes_],
         "n_features": n_features,
+        "word_vectors": (
+            {"words": len(word_vectors.words), "dims": word_vectors.dims}
+            if word_vectors is not None
+            else None
+        ),
         "validation": validation_metrics,
     }
     return Trained(model, stats)
+
+
+def _learn_word_vectors(
+    train_split: pd.DataFrame, validation: pd.DataFrame, unlabelled: Sequence[str], params: Params
+) -> WordVectors:
+    texts = [
+        *train_split["text"].tolist(),
+        *validation["text"].tolist(),
+        *(normalize(text, params.prepare.normalize) for text in as_texts(unlabelled)),
+    ]
+    started = time.perf_counter()
+    vectors = word_vectors_for(params.train, texts)
+    assert vectors is not None
+    log.info(
+        "learned %d-dimensional vectors of %d words from %d texts (%d without labels) in %.1f s",
+        vectors.dims,
+        len(vectors.words),
+        len(texts),
+        len(unlabelled),
+        time.perf_counter() - started,
+    )
+    return vectors
 
 
 def score_validation(model: Pipeline, validation: pd.DataFrame) -> dict | None:
