@@ -41,8 +41,10 @@ VARIANTS = {
             "nb_interpolation": None,
             "classifier": {"C": 0.1},
             "refit_on_all": False,
+            "word_vectors": None,
         }
     },
+    "no word vectors (n-grams only: the defaults before)": {"train": {"word_vectors": None}},
     "no refit (the shipped fit on 90% of train)": {"train": {"refit_on_all": False}},
     "no NB interpolation": {"train": {"nb_interpolation": None}},
     "no calibration": {"train": {"calibration": "none"}},
