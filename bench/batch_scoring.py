@@ -37,11 +37,11 @@ from sklearn.preprocessing import FunctionTransformer
 from peak_memory import PeakMemory
 from textclf.core.params import Params, load_params
 from textclf.ml.text import as_texts, normalize
+from textclf.ml.word_vectors import NgramsAndWordVectors
 from textclf.ops import batch
 from textclf.ops.models import LoadedModel
 from textclf.pipeline.ingest import read_aclimdb
 from textclf.pipeline.prepare import prepare
-from textclf.ml.word_vectors import NgramsAndWordVectors
 from textclf.pipeline.train import train
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,7 +17,12 @@ from textclf.core.params import PrepareParams, TrainParams, WordVectorParams
 from textclf.ml.model import build_pipeline, word_vectors_for
 from textclf.ml.nb_weighting import NBWeightedClassifier, log_count_ratio
 from textclf.ml.vectorize import FastCountVectorizer
-from textclf.ml.word_vectors import NgramsAndWordVectors, WordVectors, learn_word_vectors
+from textclf.ml.word_vectors import (
+    NgramsAndWordVectors,
+    WordVectors,
+    append_dense_columns,
+    learn_word_vectors,
+)
 from textclf.pipeline.train import train
 
 PATTERN = r"(?u)\b\w+\b"
@@ -43,6 +48,7 @@ def test_words_that_share_contexts_get_similar_vectors() -> None:
     vectors = learn(topic_texts())
     assert sorted(vectors.words) == sorted(ANIMALS + WEATHER)
     assert vectors.vectors.shape == (12, 2) and vectors.vectors.dtype == np.float32
+    assert repr(vectors) == "WordVectors(12 words x 2)"
     of = dict(zip(vectors.words, vectors.vectors, strict=True))
     same = [cosine(of[a], of[b]) for a in ANIMALS for b in ANIMALS if a < b]
     across = [cosine(of[a], of[w]) for a in ANIMALS for w in WEATHER]
@@ -179,3 +185,15 @@ def test_training_learns_the_vectors_from_the_unlabelled_texts_too() -> None:
     assert trained.stats["n_features"] == len(step.vocabulary_) + 4
     without = train(labelled[::2], labelled[1::2], params)
     assert "zyzzyva" not in without.model.named_steps["vectorize"].word_vectors.words
+
+
+@pytest.mark.parametrize("rows", [0, 1, 7])
+def test_appended_columns_are_what_hstack_gives(rows: int) -> None:
+    rng = np.random.default_rng(rows)
+    values = rng.poisson(0.5, size=(rows, 9)).astype(float)
+    values[:1] = 0  # an empty row
+    matrix = sp.csr_matrix(values)
+    dense = rng.normal(size=(rows, 3))
+    got = append_dense_columns(sp.csr_matrix(matrix), dense)
+    np.testing.assert_array_equal(got.toarray(), sp.hstack([matrix, dense]).toarray())
+    assert got.shape == (rows, 12) and got.has_sorted_indices
