@@ -197,3 +197,10 @@ def test_appended_columns_are_what_hstack_gives(rows: int) -> None:
     got = append_dense_columns(sp.csr_matrix(matrix), dense)
     np.testing.assert_array_equal(got.toarray(), sp.hstack([matrix, dense]).toarray())
     assert got.shape == (rows, 12) and got.has_sorted_indices
+
+
+def test_the_step_splits_words_as_its_ngram_vectoriser() -> None:
+    """Monitoring counts out-of-vocabulary words with the vectorize step's tokenizer."""
+    texts = topic_texts()
+    step = features(learn(texts)).fit(texts)
+    assert step.build_tokenizer()("Cat, DOG and rain!") == ["Cat", "DOG", "and", "rain"]

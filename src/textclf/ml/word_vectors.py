@@ -133,6 +133,11 @@ class NgramsAndWordVectors(TransformerMixin, BaseEstimator):
     def n_appended(self) -> int:
         return self.word_vectors.dims
 
+    def build_tokenizer(self) -> Any:
+        """The n-gram vectoriser's word splitter (monitoring counts out-of-vocabulary words with
+        it), so that this step reads text as the vectoriser it wraps does."""
+        return self.ngrams_.build_tokenizer()
+
     def fit(self, X: Iterable[str], y: Any = None) -> NgramsAndWordVectors:
         self.fit_transform(X, y)
         return self
