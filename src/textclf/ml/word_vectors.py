@@ -157,19 +157,21 @@ class NgramsAndWordVectors(TransformerMixin, BaseEstimator):
         ]
         self.word_columns_ = np.array([column for column, _ in known], dtype=np.int64)
         self.word_rows_ = np.array([row for _, row in known], dtype=np.int64)
-        lengths = np.linalg.norm(self._summed(counts), axis=1)
+        summed = self._summed(counts)
+        lengths = np.linalg.norm(summed, axis=1)
         self.typical_length_ = float(lengths[lengths > 0].mean()) if lengths.any() else 1.0
-        return self._with_vectors(counts)
+        return self._with_vectors(counts, summed)
 
     def transform(self, X: Iterable[str]) -> sp.csr_matrix:
-        return self._with_vectors(self.ngrams_.transform(X))
+        counts = self.ngrams_.transform(X)
+        return self._with_vectors(counts, self._summed(counts))
 
     def _summed(self, counts: sp.spmatrix) -> np.ndarray:
         vectors = self.word_vectors.vectors[self.word_rows_]
         return np.asarray(sp.csr_matrix(counts)[:, self.word_columns_] @ vectors, dtype=np.float64)
 
-    def _with_vectors(self, counts: sp.spmatrix) -> sp.csr_matrix:
-        appended = self._summed(counts) * (self.scale / self.typical_length_)
+    def _with_vectors(self, counts: sp.spmatrix, summed: np.ndarray) -> sp.csr_matrix:
+        appended = summed * (self.scale / self.typical_length_)
         return append_dense_columns(sp.csr_matrix(counts, dtype=np.float64), appended)
 
 
