@@ -33,9 +33,10 @@ test: setup ## run the whole test suite (installs the Spark extra for the Spark 
 test-fast: setup ## unit tests only (no end-to-end pipeline runs)
 	$(RUN) pytest -m "not integration"
 
-lint: setup ## ruff and black, as CI runs them
+lint: setup ## ruff, black and the layer contract (import-linter), as CI runs them
 	$(RUN) ruff check .
 	$(RUN) black --check .
+	$(RUN) lint-imports --no-cache
 
 format: setup ## fix what ruff and black can fix
 	$(RUN) ruff check --fix .

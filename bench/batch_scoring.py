@@ -35,11 +35,13 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from peak_memory import PeakMemory
-from textclf.core.params import Params, load_params
+from textclf.batch import job, local
+from textclf.batch.job import BatchJob
+from textclf.core.params import Params
+from textclf.ml.params import load_params
+from textclf.ml.persist import LoadedModel
 from textclf.ml.text import as_texts, normalize
 from textclf.ml.word_vectors import NgramsAndWordVectors
-from textclf.ops import batch
-from textclf.ops.models import LoadedModel
 from textclf.pipeline.ingest import read_aclimdb
 from textclf.pipeline.prepare import prepare
 from textclf.pipeline.train import train
@@ -95,7 +97,7 @@ def main() -> None:
         f"process): {before:,.0f} reviews/s"
     )
 
-    batch.now = lambda: "2026-01-01T00:00:00+00:00"  # one timestamp: outputs comparable
+    local.now = job.now = lambda: "2026-01-01T00:00:00+00:00"  # one timestamp: outputs comparable
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
         tmp_path = Path(tmp)
         (tmp_path / "in").mkdir()
@@ -106,14 +108,16 @@ def main() -> None:
             out = tmp_path / f"out-{workers}"
             settings = dataclasses.replace(params.batch, workers=workers)
             started = time.perf_counter()
-            batch.run_batch(model, str(tmp_path / "in"), str(out), settings, params.predict)
+            local.run_local(
+                BatchJob(model, str(tmp_path / "in"), str(out), settings, params.predict)
+            )
             rate = len(texts) / (time.perf_counter() - started)
-            outputs[workers] = (out / "unsup.parquet.parquet").read_bytes()
+            outputs[workers] = (out / "unsup.parquet").read_bytes()
             print(
                 f"run_batch, {workers} worker{'s' * (workers > 1)} (read, score, write, "
                 f"manifest): {rate:,.0f} reviews/s = {rate / before:.2f}x before"
             )
-        scored = pd.read_parquet(tmp_path / "out-2/unsup.parquet.parquet")
+        scored = pd.read_parquet(tmp_path / "out-2/unsup.parquet")
         columns = [f"proba_{label}" for label in pipeline.classes_]
         difference = np.abs(scored[columns].to_numpy() - reference).max()
         print(
@@ -150,7 +154,7 @@ def large_input(
     peaks = memory.stop()
     if process.returncode != 0:
         sys.exit(f"batch-predict failed:\n{errors.decode()}")
-    scored = pd.read_parquet(tmp_path / "big-out/million.parquet.parquet", columns=["id"])
+    scored = pd.read_parquet(tmp_path / "big-out/million.parquet", columns=["id"])
     print(
         f"{len(scored):,}-row input ({size:.0f} MB Parquet): {seconds:.0f} s "
         f"({len(scored) / seconds:,.0f} reviews/s); peak memory: whole tree "

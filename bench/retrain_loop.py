@@ -49,8 +49,8 @@ def main() -> None:
     if not args.archive.exists():
         sys.exit(f"{args.archive} not found (see ../shared/datasets/README.md)")
     from textclf.infra import stack
-    from textclf.ops.models import load_model
-    from textclf.ops.retrain import run_retrain
+    from textclf.registry.models import load_model
+    from textclf.retrain.loop import run_retrain
 
     with tempfile.TemporaryDirectory(prefix="bench-retrain-") as tmp:
         tmp_path = Path(tmp)

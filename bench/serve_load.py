@@ -56,8 +56,8 @@ def train_full_model(archive: Path, folder: Path) -> tuple[Path, list[str]]:
     """The default pipeline fitted on the full IMDB train split; and the test reviews."""
     import joblib
 
-    from textclf.core.params import load_params
     from textclf.ml.model import forget_object_ids
+    from textclf.ml.params import load_params
     from textclf.pipeline.ingest import ingest
     from textclf.pipeline.prepare import prepare
     from textclf.pipeline.train import train

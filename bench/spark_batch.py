@@ -42,7 +42,7 @@ PLAN = {
 
 def prepare_inputs(work: Path, archive: Path, sizes: list[int]) -> Path:
     """The model (joblib) and one Parquet input folder per size."""
-    from textclf.core.params import load_params
+    from textclf.ml.params import load_params
     from textclf.pipeline.ingest import read_aclimdb
     from textclf.pipeline.prepare import prepare
     from textclf.pipeline.train import train
@@ -70,8 +70,9 @@ def prepare_inputs(work: Path, archive: Path, sizes: list[int]) -> Path:
 
 def measure(engine: str, work: Path, size: int) -> dict:
     """One measurement, in this process."""
-    from textclf.core.params import load_params
-    from textclf.ops import batch, spark_job
+    from textclf.batch import local, spark_job
+    from textclf.batch.job import BatchJob
+    from textclf.ml.params import load_params
 
     params = load_params(REPO / "params.yaml")
     source, target = str(work / f"in-{size}"), str(work / f"out-{engine}-{size}")
@@ -79,13 +80,15 @@ def measure(engine: str, work: Path, size: int) -> dict:
     memory = PeakMemory()
     started = time.perf_counter()
     if engine == "single":
-        batch.run_batch(model.load(), source, target, params.batch, params.predict)
+        local.run_local(BatchJob(model.load(), source, target, params.batch, params.predict))
     elif engine.startswith("local"):
         spark = spark_job.spark_session(engine, params.batch)
         spark.sparkContext.addFile(model.path)
         started = time.perf_counter()
         spark_job.run_spark_batch(
-            spark, model, source, target, params.batch, params.predict, "bench"
+            spark,
+            model,
+            BatchJob(model.load(), source, target, params.batch, params.predict, "bench"),
         )
         spark.stop()
     else:

@@ -25,8 +25,9 @@ import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedGroupKFold
 
-from textclf.core.params import Params, load_params
+from textclf.core.params import Params
 from textclf.ml.model import build_pipeline, word_vectors_for
+from textclf.ml.params import load_params
 from textclf.ml.text import normalize
 from textclf.ml.word_vectors import WordVectors
 from textclf.pipeline.ingest import read_aclimdb

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
-from textclf.core.params import load_params
 from textclf.ml import vectorize
 from textclf.ml.model import TextNormalizer
+from textclf.ml.params import load_params
 from textclf.ml.text import normalize
 from textclf.ml.vectorize import FastCountVectorizer, FastTfidfVectorizer
 from textclf.pipeline.ingest import read_aclimdb

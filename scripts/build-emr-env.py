@@ -5,8 +5,8 @@
 
 The archive is a virtual environment (EMR Serverless's documented route for Python packages:
 `spark.archives=<archive>#environment`, then `./environment/bin/python` as the driver's and
-executors' Python; ops/emr.py sets both). It holds this project (a wheel of this checkout) and
-the packages the job needs at the versions uv.lock pins: `uv export` of the locked tree with the
+executors' Python; textclf.batch.emr sets both). It holds this project (a wheel of this checkout)
+and the packages the job needs at the versions uv.lock pins: `uv export` of the locked tree with the
 service-side packages pruned (they and what only they need), and without pyspark, which EMR
 brings with Spark. `<key>` (emr.environment_key) hashes uv.lock and the package's code, so the
 flow finds the environment that matches the code it runs.
@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from textclf.ops.emr import EmrSettings, environment_key  # noqa: E402
+from textclf.batch.emr import EmrSettings, environment_key  # noqa: E402
 
 # Not needed by the job: the services (tracking, orchestration, serving, monitoring, DVC) and
 # the command line. EMR's Spark provides pyspark.
@@ -87,7 +87,7 @@ def build(output: Path, python: str) -> Path:
         uv("pip", "install", "--quiet", *target, "--no-deps", "--reinstall-package", "textclf", ".")
         # the job's imports resolve inside the environment alone (pyspark aside)
         subprocess.run(
-            [str(venv / "bin" / "python"), "-c", "import textclf.ops.spark_job"],
+            [str(venv / "bin" / "python"), "-c", "import textclf.batch.spark_job"],
             check=True,
             env={**os.environ, "PYTHONPATH": ""},
         )

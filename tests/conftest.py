@@ -13,7 +13,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from textclf.core.params import DatasetParams, NormalizeOptions, load_params
+from textclf.core.params import DatasetParams, NormalizeOptions
+from textclf.ml.params import load_params
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = REPO_ROOT.parent / "shared" / "datasets"

@@ -16,7 +16,7 @@ import typer
 
 from textclf.core.errors import ParamsError, TextclfError
 from textclf.core.layout import Layout
-from textclf.core.params import DEFAULT_PARAMS, Params, check_choice, load_params
+from textclf.core.params import DEFAULT_PARAMS, Params, check_choice
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 
@@ -35,11 +35,11 @@ NameOption = typer.Option(None, "--name", help="registered model [default: regis
 def main(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="log progress, not only problems"),
 ) -> None:
-    from textclf.core import retry
+    from textclf.core import environment
     from textclf.core.logs import setup_logging
 
     setup_logging(verbose)
-    retry.apply_to_process()
+    environment.apply_to_process()
 
 
 def _guard(action: Callable[[], Any], params_path: Path | None = None) -> Any:
@@ -55,6 +55,8 @@ def _guard(action: Callable[[], Any], params_path: Path | None = None) -> Any:
 
 
 def _params(path: Path) -> Params:
+    from textclf.ml.params import load_params  # scikit-learn: not for `textclf --help`
+
     return _guard(lambda: load_params(path), path)
 
 
@@ -76,7 +78,7 @@ def _stage_command(name: str, summary: str) -> None:
 def _register_stage_commands() -> None:
     from textclf.pipeline.stages import STAGES
 
-    for name, (_, summary) in STAGES.items():
+    for name, summary in STAGES.items():
         _stage_command(name, summary)
 
 
@@ -95,19 +97,19 @@ def register(
     ),
 ) -> None:
     """Register the last tracked run's model and give it the `challenger` alias."""
-    from textclf.pipeline.stages import run_register
+    from textclf.registry.promotion import register_tracked
 
     values = _params(params)
-    _echo(_guard(lambda: run_register(values, Layout(root), name, allow_uncommitted), params))
+    _echo(_guard(lambda: register_tracked(values, Layout(root), name, allow_uncommitted), params))
 
 
 @app.command()
 def promote(params: Path = ParamsOption, root: Path = RootOption, name: str = NameOption) -> None:
     """Make the challenger champion if it wins on the test split by registry.min_improvement."""
-    from textclf.pipeline.stages import run_promote
+    from textclf.registry.promotion import promote_challenger
 
     values = _params(params)
-    _echo(_guard(lambda: run_promote(values, Layout(root), name), params))
+    _echo(_guard(lambda: promote_challenger(values, Layout(root), name), params))
 
 
 @app.command()
@@ -117,14 +119,14 @@ def report(
     root: Path = RootOption,
 ) -> None:
     """Markdown metric report of the workspace against --base: deltas, significance, params."""
-    from textclf.ops.pr_report import write_report
+    from textclf.review.report import write_report
 
     typer.echo(_guard(lambda: write_report(base, root, output)).read_text())
 
 
 def _model(choice: str, params: Params, root: Path) -> Any:
-    from textclf.ops.models import load_model
-    from textclf.ops.registry import CHAMPION, alias_uri
+    from textclf.registry.models import load_model
+    from textclf.registry.versions import CHAMPION, alias_uri
 
     source = alias_uri(params.registry.model_name, CHAMPION) if choice == "champion" else choice
     return _guard(lambda: load_model(source, root))
@@ -143,7 +145,7 @@ def predict(
 ) -> None:
     """Classify texts: one JSON line per text (label, confidence, probabilities); the label is
     `uncertain` under predict.min_confidence."""
-    from textclf.ops.models import load_model
+    from textclf.registry.models import load_model
 
     values = _params(params)
     texts = texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
@@ -163,8 +165,14 @@ def predict(
 
 @app.command("batch-predict")
 def batch_predict(
-    input_location: str = typer.Option(None, "--input", help="[default: batch.input]"),
-    output_location: str = typer.Option(None, "--output", help="[default: batch.output]"),
+    input_location: str = typer.Option(
+        None, "--input", help="folder or file of inputs, local or s3:// [default: batch.input]"
+    ),
+    output_location: str = typer.Option(
+        None,
+        "--output",
+        help="folder for <input stem>.parquet and the manifest [default: batch.output]",
+    ),
     model: str = ModelOption,
     engine: str = typer.Option(
         None, "--engine", help="local | spark | emr-serverless [default: batch.engine]"
@@ -178,7 +186,8 @@ def batch_predict(
     """Score new input files (the batch-predict flow's work, without Prefect), on any engine."""
     import dataclasses
 
-    from textclf.ops.batch import score_batch
+    from textclf.batch.engines import score_batch
+    from textclf.batch.job import BatchJob
 
     values = _params(params)
     settings = values.batch
@@ -189,11 +198,13 @@ def batch_predict(
     loaded = _model(model, values, root)
     result = _guard(
         lambda: score_batch(
-            loaded,
-            input_location or settings.input,
-            output_location or settings.output,
-            settings,
-            values.predict,
+            BatchJob(
+                loaded,
+                input_location or settings.input,
+                output_location or settings.output,
+                settings,
+                values.predict,
+            )
         )
     )
     _echo(result.as_dict())
@@ -210,7 +221,7 @@ def monitor_batch(
     root: Path = RootOption,
 ) -> None:
     """Evidently report of one scored batch against the training data; prints the verdict."""
-    from textclf.ops.monitor import monitor_batch as run
+    from textclf.monitor.drift import monitor_batch as run
 
     values = _params(params)
     loaded = _model(model, values, root)
@@ -230,7 +241,7 @@ def sweep_best(
     root: Path = RootOption,
 ) -> None:
     """Rank the DVC experiments (a `dvc exp run --queue` sweep) by a validation metric."""
-    from textclf.ops.experiments import DEFAULT_METRIC, list_experiments, report
+    from textclf.review.sweeps import DEFAULT_METRIC, list_experiments, report
 
     baseline, experiments = _guard(lambda: list_experiments(root))
     typer.echo(
@@ -295,7 +306,7 @@ def retrain(
 ) -> None:
     """Fold new labelled data in, retrain at the newest base branch in a tree of its own, commit
     and push, register, promote, open a pull request (the retrain flow's work, without Prefect)."""
-    from textclf.ops.retrain import run_retrain
+    from textclf.retrain.loop import run_retrain
 
     _echo(_guard(lambda: run_retrain(root, reason)))
 

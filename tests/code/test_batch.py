@@ -12,13 +12,14 @@ import pandas as pd
 import pytest
 
 from tests.conftest import NEGATIVE, POSITIVE, make
+from textclf.batch import job, local
+from textclf.batch.job import MANIFEST, BatchJob
+from textclf.batch.local import run_local
 from textclf.core.params import BatchParams, PredictParams, PrepareParams, TrainParams
 from textclf.ml.model import build_pipeline
+from textclf.ml.persist import LoadedModel
 from textclf.ml.scoring import score_texts
 from textclf.ml.workers import score_all
-from textclf.ops import batch
-from textclf.ops.batch import MANIFEST, run_batch
-from textclf.ops.models import LoadedModel
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,7 @@ def run(
 ):
     incoming, scored = folders
     settings = make(BatchParams, chunk_rows=chunk_rows, workers=1)
-    return run_batch(model, str(incoming), str(scored), settings, answers)
+    return run_local(BatchJob(model, str(incoming), str(scored), settings, answers))
 
 
 def test_scores_every_input_with_probabilities_and_model_version(model, folders) -> None:
@@ -71,13 +72,13 @@ def test_scores_every_input_with_probabilities_and_model_version(model, folders)
         "more.csv",
         "tweets.jsonl",
     ]
-    out = pd.read_parquet(folders[1] / "day1/reviews.parquet.parquet")
+    out = pd.read_parquet(folders[1] / "day1/reviews.parquet")
     assert out["id"].tolist() == ["a", "b"]
     assert out["predicted_label"].tolist() == ["pos", "neg"]
     np.testing.assert_allclose(out["proba_neg"] + out["proba_pos"], 1.0)
     assert set(out["model_version"]) == {"7"} and set(out["model_name"]) == {"test-model"}
     assert "scored_at" in out
-    no_ids = pd.read_parquet(folders[1] / "more.csv.parquet")
+    no_ids = pd.read_parquet(folders[1] / "more.parquet")
     assert no_ids["id"].tolist() == ["more.csv:1", "more.csv:2", "more.csv:3"]
 
 
@@ -90,7 +91,7 @@ def test_rerun_scores_nothing_twice_and_rescores_a_changed_input(model, folders)
     pd.DataFrame({"text": ["changed"]}).to_csv(folders[0] / "more.csv", index=False)
     changed = run(model, folders)
     assert [item["input"] for item in changed.scored] == ["more.csv"]
-    assert len(pd.read_parquet(folders[1] / "more.csv.parquet")) == 1
+    assert len(pd.read_parquet(folders[1] / "more.parquet")) == 1
 
 
 def test_bad_files_are_reported_and_the_others_scored(model, folders) -> None:
@@ -103,7 +104,7 @@ def test_bad_files_are_reported_and_the_others_scored(model, folders) -> None:
     assert "corrupt.parquet: cannot be read as parquet" in failed["corrupt.parquet"]
     assert "no 'text' column (columns: body)" in failed["schemaless.csv"]
     assert len(result.scored) == 3
-    assert not (scored / "corrupt.parquet.parquet").exists()
+    assert not (scored / "corrupt.parquet").exists()
     manifest = json.loads((scored / MANIFEST).read_text())
     assert "corrupt.parquet" not in manifest["inputs"]  # retried on the next run
 
@@ -113,14 +114,16 @@ def test_chunks_bound_memory_and_keep_every_row(model, tmp_path: Path) -> None:
     incoming.mkdir()
     texts = (POSITIVE + NEGATIVE) * 125  # 1,000 rows
     pd.DataFrame({"id": range(1000), "text": texts}).to_parquet(incoming / "big.parquet")
-    result = run_batch(
-        model,
-        str(incoming),
-        str(tmp_path / "out"),
-        make(BatchParams, chunk_rows=64, workers=1),
-        ANSWER_ALL,
+    result = run_local(
+        BatchJob(
+            model,
+            str(incoming),
+            str(tmp_path / "out"),
+            make(BatchParams, chunk_rows=64, workers=1),
+            ANSWER_ALL,
+        )
     )
-    out = pd.read_parquet(tmp_path / "out/big.parquet.parquet")
+    out = pd.read_parquet(tmp_path / "out/big.parquet")
     assert result.scored[0]["rows"] == 1000
     assert out["id"].tolist() == [str(i) for i in range(1000)]
 
@@ -144,22 +147,31 @@ def test_killed_mid_file_leaves_no_partial_output_then_rerun_completes(model, tm
     pd.DataFrame({"text": (POSITIVE + NEGATIVE) * 10}).to_parquet(incoming / "x.parquet")
     dying = LoadedModel(DiesOnSecondChunk(model.pipeline), "m", "1", "models:/m/1")
     with pytest.raises(KeyboardInterrupt):
-        run_batch(
-            dying, str(incoming), str(out), make(BatchParams, chunk_rows=20, workers=1), ANSWER_ALL
+        run_local(
+            BatchJob(
+                dying,
+                str(incoming),
+                str(out),
+                make(BatchParams, chunk_rows=20, workers=1),
+                ANSWER_ALL,
+            )
         )
     assert not out.exists() or list(out.iterdir()) == []
-    result = run_batch(
-        model, str(incoming), str(out), make(BatchParams, chunk_rows=20, workers=1), ANSWER_ALL
+    result = run_local(
+        BatchJob(
+            model, str(incoming), str(out), make(BatchParams, chunk_rows=20, workers=1), ANSWER_ALL
+        )
     )
     assert result.scored[0]["rows"] == 80
-    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "x.parquet.parquet"]
-    assert len(pd.read_parquet(out / "x.parquet.parquet")) == 80
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "x.parquet"]
+    assert len(pd.read_parquet(out / "x.parquet")) == 80
 
 
 def test_output_is_the_same_bytes_whatever_the_number_of_workers(
     model, tmp_path: Path, monkeypatch
 ) -> None:
-    monkeypatch.setattr(batch, "now", lambda: "2026-11-30T00:00:00+00:00")
+    for module in (local, job):  # the output's time column and the manifest's
+        monkeypatch.setattr(module, "now", lambda: "2026-11-30T00:00:00+00:00")
     incoming = tmp_path / "in"
     incoming.mkdir()
     texts = (POSITIVE + NEGATIVE) * 125  # 1,000 rows: 16 chunks of 64
@@ -168,10 +180,10 @@ def test_output_is_the_same_bytes_whatever_the_number_of_workers(
     for workers in (1, 2):
         out = tmp_path / f"out{workers}"
         settings = make(BatchParams, chunk_rows=64, workers=workers)
-        result = run_batch(model, str(incoming), str(out), settings, ANSWER_ALL)
+        result = run_local(BatchJob(model, str(incoming), str(out), settings, ANSWER_ALL))
         assert result.scored[0]["rows"] == 1000
         manifest = (out / MANIFEST).read_text().replace(str(out), "<out>")
-        outputs[workers] = ((out / "reviews.csv.parquet").read_bytes(), manifest)
+        outputs[workers] = ((out / "reviews.parquet").read_bytes(), manifest)
     assert outputs[1] == outputs[2]
 
 
@@ -197,9 +209,9 @@ def test_a_killed_worker_fails_the_file_and_leaves_nothing_behind(model, tmp_pat
     killer = LoadedModel(KillsItsWorker(model.pipeline, os.getpid()), "m", "1", "models:/m/1")
     settings = make(BatchParams, chunk_rows=20, workers=2)
     with pytest.raises(RuntimeError, match="worker process died"):
-        run_batch(killer, str(incoming), str(out), settings, ANSWER_ALL)
+        run_local(BatchJob(killer, str(incoming), str(out), settings, ANSWER_ALL))
     assert not out.exists() or list(out.iterdir()) == []
-    result = run_batch(model, str(incoming), str(out), settings, ANSWER_ALL)
+    result = run_local(BatchJob(model, str(incoming), str(out), settings, ANSWER_ALL))
     assert result.scored[0]["rows"] == 160
 
 
@@ -215,19 +227,21 @@ def test_missing_input_location(model, tmp_path: Path) -> None:
     from textclf.core.errors import DataError
 
     with pytest.raises(DataError, match="does not exist"):
-        run_batch(
-            model, str(tmp_path / "nope"), str(tmp_path / "out"), make(BatchParams), ANSWER_ALL
+        run_local(
+            BatchJob(
+                model, str(tmp_path / "nope"), str(tmp_path / "out"), make(BatchParams), ANSWER_ALL
+            )
         )
 
 
 def test_rows_under_min_confidence_are_uncertain_with_probabilities_kept(model, folders) -> None:
     everything = run(model, folders)
-    answered = pd.read_parquet(folders[1] / "more.csv.parquet")
+    answered = pd.read_parquet(folders[1] / "more.parquet")
     threshold = float(answered["confidence"].median())
     assert 0.5 < threshold < answered["confidence"].max()
     abstaining = make(PredictParams, min_confidence=threshold)
     run(model, (folders[0], folders[1].with_name("abstaining")), answers=abstaining)
-    out = pd.read_parquet(folders[1].with_name("abstaining") / "more.csv.parquet")
+    out = pd.read_parquet(folders[1].with_name("abstaining") / "more.parquet")
     low = out["confidence"] < threshold
     assert low.any() and (~low).any()
     assert (out.loc[low, "predicted_label"] == "uncertain").all()
@@ -252,7 +266,7 @@ def test_read_head_returns_the_first_rows_only(tmp_path: Path) -> None:
 
 def test_no_champion_is_named_not_a_registry_traceback(tmp_path: Path, monkeypatch) -> None:
     from textclf.core.errors import DataError
-    from textclf.ops.models import load_model
+    from textclf.registry.models import load_model
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     with pytest.raises(DataError, match="textclf register"):

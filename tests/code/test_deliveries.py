@@ -11,9 +11,9 @@ import pytest
 from tests.conftest import NEGATIVE, POSITIVE, make
 from textclf.core.errors import DataError
 from textclf.core.params import DatasetParams, NormalizeOptions, PrepareParams
-from textclf.ops.deliveries import fold_in
 from textclf.pipeline.ingest import ingest
 from textclf.pipeline.prepare import prepare
+from textclf.retrain.deliveries import fold_in
 
 
 def rows(texts: list[str], label: str) -> pd.DataFrame:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from textclf.core.errors import DataError
-from textclf.ops.experiments import DEFAULT_METRIC, parse_exp_show, ranked, report
+from textclf.review.sweeps import DEFAULT_METRIC, parse_exp_show, ranked, report
 
 
 def entry(name: str, c: float, validation: float | None, test: float) -> dict:

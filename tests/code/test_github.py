@@ -7,7 +7,7 @@ import pytest
 
 from tests.fake_github import FakeGitHub, serving
 from textclf.core.errors import DataError, SetupError
-from textclf.ops.github import open_pull_request, repository_from_remote
+from textclf.retrain.github import open_pull_request, repository_from_remote
 
 
 @pytest.fixture

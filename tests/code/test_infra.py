@@ -18,8 +18,8 @@ from tests.conftest import free_port
 from tests.infra.units import read_env_file
 from textclf.cli import app
 from textclf.core.errors import DataError, ServiceUnavailable, SetupError
-from textclf.core.params import load_params
 from textclf.infra import aws, stack
+from textclf.ml.params import load_params
 
 OUTPUTS = {
     "environment": "dev",

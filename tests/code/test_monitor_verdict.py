@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from textclf.ops.monitor import verdict
+from textclf.monitor.drift import verdict
 
 
 def metric(kind: str, value, **config) -> dict:
@@ -40,7 +40,7 @@ def test_verdict_reads_p_values_and_distances() -> None:
 def test_monitoring_sees_the_models_label_even_where_the_answer_was_uncertain() -> None:
     import pandas as pd
 
-    from textclf.ops.monitor import model_labels
+    from textclf.monitor.drift import model_labels
 
     scored = pd.DataFrame(
         {

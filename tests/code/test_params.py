@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from tests.conftest import REPO_ROOT
 from textclf.cli import app
 from textclf.core.errors import DataError
-from textclf.core.params import load_params
+from textclf.ml.params import load_params
 
 REPO_YAML = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
 

@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 
 from tests.conftest import REPO_ROOT
-from textclf.ops.pr_report import (
+from textclf.review.report import (
     MARKER,
     Snapshot,
-    build_report,
     changed_params,
     mlflow_link,
     paired_significance,
+    pr_markdown,
 )
 
 GOLDEN = REPO_ROOT / "tests/golden/report.md"
@@ -129,7 +129,7 @@ def skeleton(markdown: str) -> str:
 
 def test_report_structure_matches_golden_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    report = build_report(*snapshots(), figures="figures")
+    report = pr_markdown(*snapshots(), figures="figures")
     assert GOLDEN.exists(), f"{GOLDEN} is missing: it is part of the test, restore it from git"
     assert skeleton(report) == GOLDEN.read_text()
     assert report.startswith(MARKER)
@@ -171,6 +171,6 @@ def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
 def test_the_champion_column_compares_with_production() -> None:
     base, new = snapshots()
     champion = Snapshot(label="champion v3", metrics={"accuracy": 0.9, "test_rows": 4}, params={})
-    report = build_report(base, new, champion=champion)
+    report = pr_markdown(base, new, champion=champion)
     assert "| metric | base | new | delta | champion v3 | new - champion |" in report
     assert "| accuracy | 0.8500 | 1.0000 | +0.1500 | 0.9000 | +0.1000 |" in report

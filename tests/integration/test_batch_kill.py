@@ -48,14 +48,14 @@ def test_batch_process_killed_mid_file_then_rerun(reproduced_repo: Path, tmp_pat
     process.wait()
     # No output and no manifest: at most the hidden temporary file it was writing.
     left = sorted(p.name for p in out.iterdir())
-    assert left and all(name.startswith(".big.parquet.parquet.") for name in left), left
+    assert left and all(name.startswith(".big.parquet.") for name in left), left
 
     rerun = subprocess.run(command, check=True, capture_output=True, text=True)
     assert all(
         f"removed {out / name}, left by a run that was killed" in rerun.stderr for name in left
     )
-    assert sorted(p.name for p in out.iterdir()) == ["_manifest.json", "big.parquet.parquet"]
-    scored = pd.read_parquet(out / "big.parquet.parquet")
+    assert sorted(p.name for p in out.iterdir()) == ["_manifest.json", "big.parquet"]
+    scored = pd.read_parquet(out / "big.parquet")
     assert len(scored) == copies * len(test) and scored["id"].is_unique
     manifest = json.loads((out / "_manifest.json").read_text())
     assert manifest["inputs"]["big.parquet"]["rows"] == copies * len(test)
@@ -65,8 +65,7 @@ def _writing(out: Path) -> bool:
     """True once the run has written its first chunk to the hidden temporary output."""
     try:
         return any(
-            p.name.startswith(".big.parquet.parquet.") and p.stat().st_size > 0
-            for p in out.iterdir()
+            p.name.startswith(".big.parquet.") and p.stat().st_size > 0 for p in out.iterdir()
         )
     except FileNotFoundError:  # no output folder yet, or the file was renamed while we looked
         return False

@@ -27,6 +27,8 @@ from tests.integration.emr_harness import (
     runs,
     succeeds_without_running,
 )
+from textclf.batch import emr
+from textclf.batch.job import MANIFEST, BatchJob
 from textclf.core import storage
 from textclf.core.errors import DataError, SetupError, StepFailed
 from textclf.core.params import (
@@ -37,9 +39,7 @@ from textclf.core.params import (
     TrainParams,
 )
 from textclf.ml.model import build_pipeline
-from textclf.ops import emr
-from textclf.ops.batch import MANIFEST
-from textclf.ops.models import LoadedModel
+from textclf.ml.persist import LoadedModel
 
 pytestmark = pytest.mark.integration
 BUCKET = "textclf-batch"
@@ -141,12 +141,7 @@ def put_inputs(s3) -> None:
 
 def run(model, run_id: str, states: list | None = None, source: str = INCOMING):
     return emr.run_on_emr(
-        model,
-        source,
-        SCORED,
-        FAST,
-        ANSWERS,
-        run_id,
+        BatchJob(model, source, SCORED, FAST, ANSWERS, run_id),
         emr.EmrSettings.from_env(),
         root=REPO_ROOT,
         on_state=(lambda state, details: states.append(state)) if states is not None else None,
@@ -162,11 +157,11 @@ def test_a_job_run_scores_the_inputs_and_the_next_run_skips_them(
         result = run(model, "run-1", states)
     assert states == ["SUBMITTED", "PENDING", "SCHEDULED", "RUNNING", "SUCCESS"]
     assert sorted(item["input"] for item in result.scored) == ["day1/reviews.parquet", "posts.csv"]
-    scored = pd.read_parquet(f"{SCORED}/day1/reviews.parquet.parquet")  # a Parquet folder
+    scored = pd.read_parquet(f"{SCORED}/day1/reviews.parquet")  # a Parquet folder
     assert scored["id"].tolist() == ["a", "b", "c"]
     assert set(scored["model_version"]) == {"4"}
     manifest = storage.read_json(f"{SCORED}/{MANIFEST}")["inputs"]
-    assert manifest["posts.csv"]["output"] == f"{SCORED}/posts.csv.parquet"
+    assert manifest["posts.csv"]["output"] == f"{SCORED}/posts.parquet"
     assert manifest["posts.csv"]["engine"] == "spark"
 
     job_run = backend().job_runs[env["application_id"]][-1]
@@ -219,12 +214,7 @@ def test_a_cancelled_job_run_fails_the_run(env, uploaded_environment, model, tmp
 
     with FakeEmr(env["application_id"], tmp_path, hangs), pytest.raises(StepFailed) as failed:
         emr.run_on_emr(
-            model,
-            INCOMING,
-            SCORED,
-            FAST,
-            ANSWERS,
-            "run-cancelled",
+            BatchJob(model, INCOMING, SCORED, FAST, ANSWERS, "run-cancelled"),
             emr.EmrSettings.from_env(),
             root=REPO_ROOT,
             on_state=cancel_when_running,
@@ -282,16 +272,12 @@ def test_what_must_be_in_place_before_a_job_is_submitted(
     assert len(backend().job_runs.get(env["application_id"], [])) == before
     with pytest.raises(DataError, match="EMR Serverless reads and writes S3 only"):
         emr.run_on_emr(
-            model, "data/incoming", SCORED, FAST, ANSWERS, "r", emr.EmrSettings.from_env()
+            BatchJob(model, "data/incoming", SCORED, FAST, ANSWERS, "r"),
+            emr.EmrSettings.from_env(),
         )
     with pytest.raises(SetupError, match=r"packed Python environment.*make emr-env"):
         emr.run_on_emr(
-            model,
-            INCOMING,
-            SCORED,
-            FAST,
-            ANSWERS,
-            "r",
+            BatchJob(model, INCOMING, SCORED, FAST, ANSWERS, "r"),
             replace(emr.EmrSettings.from_env(), staging=f"s3://{BUCKET}/elsewhere"),
             root=REPO_ROOT,
         )
@@ -303,7 +289,9 @@ def test_what_must_be_in_place_before_a_job_is_submitted(
 def test_an_unknown_application_is_a_setup_error(env, uploaded_environment, model) -> None:
     settings = replace(emr.EmrSettings.from_env(), application_id="00missing00")
     with pytest.raises(SetupError, match=r"00missing00.*refused"):
-        emr.run_on_emr(model, INCOMING, SCORED, FAST, ANSWERS, "r", settings, root=REPO_ROOT)
+        emr.run_on_emr(
+            BatchJob(model, INCOMING, SCORED, FAST, ANSWERS, "r"), settings, root=REPO_ROOT
+        )
 
 
 def test_the_batch_predict_flow_on_emr_serverless(
@@ -312,7 +300,7 @@ def test_the_batch_predict_flow_on_emr_serverless(
     """The flow as deployed: params say emr-serverless; Spark's output is monitored."""
     from prefect.testing.utilities import prefect_test_harness
 
-    from textclf.ops.flows import batch_predict
+    from textclf.flows import batch_predict
 
     monkeypatch.chdir(champion_repo)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{champion_repo / 'flows.db'}")
@@ -352,7 +340,5 @@ def test_the_batch_predict_flow_on_emr_serverless(
     assert item["model"] == "textclf-imdb"
     (verdict,) = summary["monitoring"]
     assert verdict["rows"] == 300 and verdict["drift"] is False
-    report = json.loads(
-        storage.filesystem(SCORED).cat(f"{SCORED}/unsup.parquet.monitor.json").decode()
-    )
+    report = json.loads(storage.filesystem(SCORED).cat(f"{SCORED}/unsup.monitor.json").decode())
     assert report["verdict"]["drift"] is False

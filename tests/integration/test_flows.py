@@ -41,7 +41,7 @@ def wait_for_flow_run(flow_run_id: str, env: dict[str, str], timeout: float) -> 
 def test_batch_predict_flow_logic(champion_repo: Path, tmp_path: Path, monkeypatch) -> None:
     from prefect.testing.utilities import prefect_test_harness
 
-    from textclf.ops.flows import batch_predict, monitor_flow
+    from textclf.flows import batch_predict, monitor_flow
 
     monkeypatch.chdir(champion_repo)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{champion_repo / 'flows.db'}")
@@ -61,9 +61,9 @@ def test_batch_predict_flow_logic(champion_repo: Path, tmp_path: Path, monkeypat
             DataError, match=r"1 input file\(s\) could not be scored: corrupt.parquet"
         ):
             batch_predict(**arguments)
-        out = pd.read_parquet(scored / "unsup.parquet.parquet")
+        out = pd.read_parquet(scored / "unsup.parquet")
         assert len(out) == 200 and set(out["model_name"]) == {"textclf-imdb"}
-        verdict = json.loads((scored / "unsup.parquet.monitor.json").read_text())["verdict"]
+        verdict = json.loads((scored / "unsup.monitor.json").read_text())["verdict"]
         assert verdict["drift"] is False  # unlabelled IMDB reviews look like the training data
 
         from prefect.client.orchestration import get_client
@@ -74,11 +74,11 @@ def test_batch_predict_flow_logic(champion_repo: Path, tmp_path: Path, monkeypat
             messages = {(log.name, log.message) for log in client.read_logs()}
         # the library's own records reach the flow run's log, through the same logging setup
         assert (
-            "textclf.ops.batch",
-            "scored unsup.parquet: 200 rows -> " + str(scored / "unsup.parquet.parquet"),
+            "textclf.batch.job",
+            "scored unsup.parquet: 200 rows -> " + str(scored / "unsup.parquet"),
         ) in messages
         assert any(
-            name == "textclf.ops.batch" and message.startswith("left unscored: ")
+            name == "textclf.batch.job" and message.startswith("left unscored: ")
             for name, message in messages
         )
 
@@ -88,7 +88,7 @@ def test_batch_predict_flow_logic(champion_repo: Path, tmp_path: Path, monkeypat
 
         verdict = monitor_flow(
             str(incoming / "unsup.parquet"),
-            str(scored / "unsup.parquet.parquet"),
+            str(scored / "unsup.parquet"),
             params_path="params.yaml",
             retrain_on_drift=False,
         )
@@ -113,7 +113,7 @@ def test_deployed_batch_predict_on_a_worker(reproduced_repo, local_stack, tmp_pa
     # the settings the units read: what `textclf infra settings` writes on an EC2 host
     stack.write_settings(replace(local_stack, state_dir=worker_home / ".stack"), worker_home)
     sh("scripts/install-host.sh", cwd=worker_home, env={"UV_COMPILE_BYTECODE": "0"})
-    s3 = stack.client(local_stack)
+    s3 = stack.aws_client(local_stack)
     unlabelled = pd.read_parquet(repo / "data/interim/unlabelled.parquet")[["id", "text"]]
     unlabelled.to_parquet(tmp_path / "unsup.parquet")
     s3.upload_file(
@@ -127,7 +127,7 @@ def test_deployed_batch_predict_on_a_worker(reproduced_repo, local_stack, tmp_pa
         "work_pool": "ec2-process",
         "port": local_stack.prefect_port,
         # created without a value, as Terraform creates it: the worker starts without a token
-        "github_token_secret_arn": stack.client(local_stack, "secretsmanager").create_secret(
+        "github_token_secret_arn": stack.aws_client(local_stack, "secretsmanager").create_secret(
             Name=f"github-token-{tmp_path.name}"
         )["ARN"],
     }
@@ -187,7 +187,7 @@ def test_deployed_batch_predict_on_a_worker(reproduced_repo, local_stack, tmp_pa
             assert "Completed" in result.stdout, result.stdout + log
 
         run_deployment()
-        scored_key = "scored/unsup.parquet.parquet"
+        scored_key = "scored/unsup.parquet"
         s3.download_file(local_stack.batch_bucket, scored_key, str(tmp_path / "scored.parquet"))
         scored = pd.read_parquet(tmp_path / "scored.parquet")
         assert len(scored) == len(unlabelled) and set(scored["model_name"]) == {"textclf-e2e"}
@@ -198,7 +198,7 @@ def test_deployed_batch_predict_on_a_worker(reproduced_repo, local_stack, tmp_pa
         )
         assert list(manifest["inputs"]) == ["unsup.parquet"]
         keys = {o["Key"] for o in s3.list_objects_v2(Bucket=local_stack.batch_bucket)["Contents"]}
-        assert "scored/unsup.parquet.monitor.html" in keys
+        assert "scored/unsup.monitor.html" in keys
         first = s3.head_object(Bucket=local_stack.batch_bucket, Key=scored_key)["LastModified"]
 
         run_deployment()  # nothing new: nothing is scored again
@@ -236,7 +236,7 @@ def test_deployed_batch_predict_on_a_worker(reproduced_repo, local_stack, tmp_pa
         )  # fmt: skip
         retrain_run = re.search(r"UUID: ([0-9a-f-]{36})", started)[1]
         run_deployment()  # the batch run, while the retrain runs
-        assert "scored/more.parquet.parquet" in {
+        assert "scored/more.parquet" in {
             o["Key"] for o in s3.list_objects_v2(Bucket=local_stack.batch_bucket)["Contents"]
         }
         state = wait_for_flow_run(retrain_run, env, timeout=600)

@@ -11,10 +11,12 @@ import pandas as pd
 import pytest
 
 from tests.conftest import REPO_ROOT, SHARED_DATASETS
-from textclf.core.params import load_params
-from textclf.ops.batch import run_batch
-from textclf.ops.models import LoadedModel, load_model
-from textclf.ops.monitor import descriptors, monitor_batch
+from textclf.batch.job import BatchJob
+from textclf.batch.local import run_local
+from textclf.ml.params import load_params
+from textclf.ml.persist import LoadedModel
+from textclf.monitor.drift import descriptors, monitor_batch
+from textclf.registry.models import load_model
 
 pytestmark = pytest.mark.integration
 
@@ -29,17 +31,17 @@ def score_and_monitor(model, repo: Path, frame: pd.DataFrame, tmp_path: Path) ->
     incoming.mkdir()
     frame.to_parquet(incoming / "batch.parquet")
     params = load_params(repo / "params.yaml")
-    run_batch(model, str(incoming), str(scored), params.batch, params.predict)
+    run_local(BatchJob(model, str(incoming), str(scored), params.batch, params.predict))
     verdict = monitor_batch(
         model,
         str(incoming / "batch.parquet"),
-        str(scored / "batch.parquet.parquet"),
+        str(scored / "batch.parquet"),
         params,
         repo / "data/prepared/test.parquet",
     )
-    saved = json.loads((scored / "batch.parquet.monitor.json").read_text())
+    saved = json.loads((scored / "batch.monitor.json").read_text())
     assert saved["verdict"] == verdict.as_dict()
-    assert (scored / "batch.parquet.monitor.html").stat().st_size > 10_000
+    assert (scored / "batch.monitor.html").stat().st_size > 10_000
     return verdict.as_dict()
 
 

@@ -15,7 +15,7 @@ import yaml
 from tests.conftest import REPO_PARAMS, SHARED_DATASETS
 from tests.integration.conftest import copy_repo, read_json, sh
 from textclf.core.files import file_digest
-from textclf.ops.gitrepo import locked_model_md5
+from textclf.core.gitrepo import locked_model_md5
 
 pytestmark = pytest.mark.integration
 

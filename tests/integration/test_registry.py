@@ -13,10 +13,10 @@ from tests.conftest import free_port
 from tests.integration.conftest import copy_repo, sh
 from textclf.core.errors import ServiceUnavailable
 from textclf.core.layout import Layout
-from textclf.core.params import load_params
 from textclf.infra import stack
-from textclf.ops import registry
-from textclf.pipeline.stages import run_promote
+from textclf.ml.params import load_params
+from textclf.registry import promotion as registry
+from textclf.registry.promotion import promote_challenger as run_promote
 
 pytestmark = pytest.mark.integration
 NAME = "textclf-outage"

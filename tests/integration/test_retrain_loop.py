@@ -15,9 +15,9 @@ import yaml
 from tests.fake_github import FakeGitHub, serving
 from tests.integration.conftest import copy_repo, sh
 from textclf.core.files import file_digest
+from textclf.core.gitrepo import locked_model_md5
 from textclf.infra import stack
-from textclf.ops.gitrepo import locked_model_md5
-from textclf.ops.retrain import run_retrain
+from textclf.retrain.loop import run_retrain
 
 pytestmark = pytest.mark.integration
 NAME = "textclf-loop"
@@ -63,7 +63,7 @@ def test_labelled_file_in_reproducible_model_out_as_a_branch_and_a_pull_request(
     new = pd.read_parquet(repo / "data/interim/unlabelled.parquet")[["id", "text"]]
     new["label"] = joblib.load(repo / "models/model.joblib").predict(new["text"].tolist())
     new.to_parquet(tmp_path / "reviews.parquet")
-    s3 = stack.client(local_stack)
+    s3 = stack.aws_client(local_stack)
     s3.upload_file(
         str(tmp_path / "reviews.parquet"), local_stack.batch_bucket, "labelled-loop/a.parquet"
     )
@@ -137,7 +137,7 @@ def test_a_server_down_mid_retrain_leaves_nothing_half_made(
 
     from tests.conftest import free_port
     from textclf.core.errors import ServiceUnavailable, StepFailed
-    from textclf.ops import retrain
+    from textclf.retrain import loop as retrain
 
     s3 = stack.StackConfig(state_dir=tmp_path / "s3", s3_port=free_port(), services=("s3",))
     tracking = replace(
@@ -167,7 +167,7 @@ def test_a_server_down_mid_retrain_leaves_nothing_half_made(
         new.assign(label=["pos", "neg"] * 100).to_parquet(tmp_path / "l.parquet")
 
         def deliver() -> None:
-            stack.client(s3).upload_file(
+            stack.aws_client(s3).upload_file(
                 str(tmp_path / "l.parquet"), s3.batch_bucket, "labelled/l.parquet"
             )
 

@@ -23,7 +23,7 @@ from tests.conftest import REPO_ROOT, free_port
 from tests.infra import units
 from tests.integration.conftest import copy_repo
 from textclf.core.health import wait_until_healthy
-from textclf.ops.models import load_model
+from textclf.registry.models import load_model
 
 pytestmark = pytest.mark.integration
 LIMITS = {"max_texts": 5, "max_text_chars": 2000, "max_body_bytes": 20000, "poll_seconds": 1}
@@ -266,7 +266,7 @@ def test_the_champion_moves_under_load_with_no_failed_request(
     import mlflow
 
     from textclf.infra import stack
-    from textclf.ops import registry
+    from textclf.registry import versions as registry
 
     s3 = stack.StackConfig(state_dir=tmp_path / "s3", s3_port=free_port(), services=("s3",))
     tracking = stack.StackConfig(

@@ -53,7 +53,7 @@ def postgres(tmp_path: Path) -> Iterator[int]:
 @pytest.fixture
 def database(local_stack: stack.StackConfig, postgres: int) -> dict[str, str]:
     """Unit template values of the database: endpoint and the secret RDS would manage."""
-    secret = stack.client(local_stack, "secretsmanager").create_secret(
+    secret = stack.aws_client(local_stack, "secretsmanager").create_secret(
         Name=f"rds!db-{postgres}",
         SecretString=json.dumps({"username": "postgres", "password": PASSWORD}),
     )
@@ -143,7 +143,7 @@ def test_mlflow_unit_tracks_to_postgres_and_s3(
 
         statement = f"SELECT key, value FROM metrics WHERE run_uuid = '{run.info.run_id}'"
         assert query(postgres, "mlflow", statement) == [("accuracy", 0.9)]
-        listing = stack.client(local_stack).list_objects_v2(
+        listing = stack.aws_client(local_stack).list_objects_v2(
             Bucket=local_stack.mlflow_bucket, Prefix="artifacts/"
         )
         keys = [item["Key"] for item in listing["Contents"]]

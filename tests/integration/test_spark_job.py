@@ -20,11 +20,12 @@ import pandas as pd
 import pytest
 
 from tests.conftest import REPO_ROOT, SHARED_DATASETS, make
+from textclf.batch import spark_job
+from textclf.batch.job import MANIFEST, BatchJob
+from textclf.batch.local import run_local
 from textclf.core.params import BatchParams, PredictParams, PrepareParams, TrainParams
 from textclf.core.tables import read_table
 from textclf.ml.model import build_pipeline, word_vectors_for
-from textclf.ops import spark_job
-from textclf.ops.batch import MANIFEST, run_batch
 
 pytestmark = pytest.mark.integration
 IMDB = SHARED_DATASETS / "imdb" / "aclImdb_v1.tar.gz"
@@ -100,10 +101,12 @@ def test_spark_gives_the_single_machine_scores(spark, model, reviews, tmp_path) 
     rows = write_inputs(incoming, reviews)
     settings = make(BatchParams, chunk_rows=700)  # batches smaller than a partition
     loaded = model.load()
-    single = run_batch(loaded, str(incoming), str(tmp_path / "single"), settings, ANSWERS)
+    single = run_local(BatchJob(loaded, str(incoming), str(tmp_path / "single"), settings, ANSWERS))
     assert not single.failed
     result = spark_job.run_spark_batch(
-        spark, model, str(incoming), str(tmp_path / "spark"), settings, ANSWERS, "run-1"
+        spark,
+        model,
+        BatchJob(model.load(), str(incoming), str(tmp_path / "spark"), settings, ANSWERS, "run-1"),
     )
     assert not result.failed and len(result.scored) == 3
     for name, count in rows.items():
@@ -134,23 +137,23 @@ def test_rerun_scores_only_new_or_changed_inputs(spark, model, tmp_path) -> None
     pd.DataFrame({"text": ["boring"]}).to_parquet(incoming / "b.parquet")
     settings = make(BatchParams)
     first = spark_job.run_spark_batch(
-        spark, model, str(incoming), str(scored), settings, ANSWERS, "run-1"
+        spark, model, BatchJob(model.load(), str(incoming), str(scored), settings, ANSWERS, "run-1")
     )
     assert [item["input"] for item in first.scored] == ["a.csv", "b.parquet"]
-    part_files = sorted((scored / "b.parquet.parquet").glob("part-*"))
+    part_files = sorted((scored / "b.parquet").glob("part-*"))
 
     pd.DataFrame({"text": ["loved it", "hated it", "fine"]}).to_csv(incoming / "a.csv", index=False)
     second = spark_job.run_spark_batch(
-        spark, model, str(incoming), str(scored), settings, ANSWERS, "run-2"
+        spark, model, BatchJob(model.load(), str(incoming), str(scored), settings, ANSWERS, "run-2")
     )
     assert [item["input"] for item in second.scored] == ["a.csv"]
     assert second.skipped == ["b.parquet"]
-    assert read_table(str(scored / "a.csv.parquet"))["id"].tolist() == [
+    assert read_table(str(scored / "a.parquet"))["id"].tolist() == [
         "a.csv:1",
         "a.csv:2",
         "a.csv:3",
     ]
-    assert sorted((scored / "b.parquet.parquet").glob("part-*")) == part_files  # untouched
+    assert sorted((scored / "b.parquet").glob("part-*")) == part_files  # untouched
 
 
 def test_a_bad_file_is_reported_and_the_others_scored(spark, model, tmp_path) -> None:
@@ -161,7 +164,9 @@ def test_a_bad_file_is_reported_and_the_others_scored(spark, model, tmp_path) ->
     pd.DataFrame({"text": ["fine film"]}).to_parquet(incoming / "good.parquet")
     pd.DataFrame({"text": ["named like a pattern"]}).to_csv(incoming / "day[1].csv", index=False)
     result = spark_job.run_spark_batch(
-        spark, model, str(incoming), str(scored), make(BatchParams), ANSWERS, "run-1"
+        spark,
+        model,
+        BatchJob(model.load(), str(incoming), str(scored), make(BatchParams), ANSWERS, "run-1"),
     )
     assert [item["input"] for item in result.scored] == ["good.parquet"]
     errors = {item["input"]: item["error"] for item in result.failed}
@@ -172,7 +177,7 @@ def test_a_bad_file_is_reported_and_the_others_scored(spark, model, tmp_path) ->
     assert "batch.engine: local" in errors["day[1].csv"]
     manifest = json.loads((scored / MANIFEST).read_text())
     assert list(manifest["inputs"]) == ["good.parquet"]
-    assert not (scored / "wrong.csv.parquet").exists()
+    assert not (scored / "wrong.parquet").exists()
 
 
 def job_command(model: spark_job.JobModel, incoming: Path, scored: Path, run_id: str) -> list:

@@ -46,7 +46,7 @@ def test_stack_is_healthy_has_buckets_and_writes_settings(local_stack) -> None:
     for url in (f"{local_stack.mlflow_url}/health", f"{local_stack.prefect_api_url}/health"):
         with urllib.request.urlopen(url, timeout=5) as response:
             assert response.status == 200
-    names = {b["Name"] for b in stack.client(local_stack).list_buckets()["Buckets"]}
+    names = {b["Name"] for b in stack.aws_client(local_stack).list_buckets()["Buckets"]}
     assert set(local_stack.buckets) <= names
     env = dict(line.split("=", 1) for line in local_stack.env_file.read_text().splitlines())
     assert env["MLFLOW_TRACKING_URI"] == local_stack.mlflow_url
@@ -71,7 +71,7 @@ def test_dvc_push_wipe_pull_restores_identical_outputs(remote_repo: Path, local_
     before = output_hashes(remote_repo)
     assert len(before) >= 4
     sh("dvc", "push", cwd=remote_repo)
-    objects = stack.client(local_stack).list_objects_v2(Bucket=local_stack.dvc_bucket)
+    objects = stack.aws_client(local_stack).list_objects_v2(Bucket=local_stack.dvc_bucket)
     assert objects["KeyCount"] >= len(before)
     assert "Everything is up to date" in sh("dvc", "push", cwd=remote_repo)
     shutil.rmtree(remote_repo / ".dvc/cache")
@@ -112,7 +112,7 @@ def test_server_tracking_registry_and_promotion(remote_repo: Path, local_stack) 
     assert first["tracking_uri"] == local_stack.mlflow_url
     keys = [
         o["Key"]
-        for o in stack.client(local_stack).list_objects_v2(Bucket=local_stack.mlflow_bucket)[
+        for o in stack.aws_client(local_stack).list_objects_v2(Bucket=local_stack.mlflow_bucket)[
             "Contents"
         ]
     ]
@@ -203,7 +203,7 @@ def test_s3_down_during_push_then_push_again_loses_nothing(reproduced_repo, tmp_
             stderr=subprocess.STDOUT,
             text=True,
         )
-        s3 = stack.client(config)
+        s3 = stack.aws_client(config)
         deadline = time.monotonic() + 60
         while s3.list_objects_v2(Bucket=config.dvc_bucket)["KeyCount"] < 20:
             assert time.monotonic() < deadline and push.poll() is None, "push ended too soon"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import copy_repo, sh
-from textclf.ops.experiments import DEFAULT_METRIC, list_experiments, ranked
+from textclf.review.sweeps import DEFAULT_METRIC, list_experiments, ranked
 
 pytestmark = pytest.mark.integration
 GRID = {(0.02, 0.5), (0.02, 1.0), (0.5, 0.5), (0.5, 1.0)}

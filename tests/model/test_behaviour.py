@@ -17,7 +17,7 @@ from textclf.core.params import BehaviourParams, FailureRates, PrepareParams, Tr
 from textclf.ml import behaviour
 from textclf.ml.behaviour import gate_problem, load_suite, run_suite
 from textclf.ml.model import build_pipeline
-from textclf.ops.models import LoadedModel
+from textclf.ml.persist import LoadedModel
 
 NOUNS = ["film", "story", "show"]
 POSITIVE = [f"a {adj} {noun}" for adj in ("good", "great", "superb") for noun in NOUNS]

@@ -1,7 +1,7 @@
 """Logging: the library logs through `logging.getLogger(__name__)` under the `textclf` logger;
 entry points call `setup_logging` once. Stages are quiet by default (warnings and errors), so
 `dvc repro` output stays readable; `--verbose` shows progress. The Prefect flows forward the same
-records to the flow run's log (textclf.ops.flows)."""
+records to the flow run's log (textclf.flows)."""
 
 from __future__ import annotations
 

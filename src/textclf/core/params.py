@@ -307,7 +307,9 @@ BATCH_WORKERS_ENV = "TEXTCLF_BATCH_WORKERS"
 LABELLED_INPUT_ENV = "TEXTCLF_LABELLED_INPUT"
 
 
-def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
+def read_params(path: str | Path = DEFAULT_PARAMS) -> Params:
+    """The params file as typed sections, each field checked; textclf.ml.params.load_params
+    adds the checks that need the ML layer (use that one)."""
     path = Path(path)
     if not path.exists():
         raise DataError(

@@ -4,13 +4,11 @@ the AWS variables) and the MLflow server (its HTTP client reads the MLflow ones)
 botocore's default (legacy mode, five attempts with back-off, s3fs retrying on top) keeps a
 `dvc push` to a dead server going for many minutes; with these a dead endpoint fails in about ten
 seconds, and the flows retry whole tasks on top (`errors.retryable`). The entry points (the CLI,
-the flows) apply it to their process, so the commands they start inherit it; the settings files
-of every environment (`.stack/env`) carry it too.
+the flows) apply it to their process with textclf.core.environment, so the commands they start
+inherit it; the settings files of every environment (`.stack/env`) carry it too.
 """
 
 from __future__ import annotations
-
-import os
 
 ATTEMPTS = 2
 MODE = "standard"
@@ -24,12 +22,6 @@ def client_env() -> dict[str, str]:
         "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(ATTEMPTS),
         "MLFLOW_HTTP_REQUEST_TIMEOUT": str(HTTP_TIMEOUT_SECONDS),
     }
-
-
-def apply_to_process() -> None:
-    """Use the policy in this process and its children, unless the environment says otherwise."""
-    for key, value in client_env().items():
-        os.environ.setdefault(key, value)
 
 
 def boto_config() -> dict[str, dict[str, object]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -152,3 +152,10 @@ def _first_undecodable_line(location: str) -> str | None:
             except UnicodeDecodeError:
                 return f"{number} (line {number} of the file)"
     return None
+
+
+def read_stage_output(path: Path, producer: str) -> pd.DataFrame:
+    """A pipeline stage's Parquet output, read by a later stage (or the promotion rule)."""
+    if not path.exists():
+        raise DataError(path, "input is missing", f"run the {producer} stage first (dvc repro)")
+    return pd.read_parquet(path)

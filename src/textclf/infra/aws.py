@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from textclf.core import retry
+from textclf.core import environment
 from textclf.core.errors import DataError, ServiceUnavailable, SetupError, StepFailed
+from textclf.infra import stack
 
 TERRAFORM_DIR = Path("infra/terraform")
 
@@ -103,7 +104,7 @@ def settings_env(outputs: Mapping[str, Any], origin: Path, tunnel: bool = False)
     if tunnel:
         for name in TUNNEL_OUTPUTS:
             env[SETTINGS_OUTPUTS[name]] = _via_localhost(env[SETTINGS_OUTPUTS[name]])
-    env.update(retry.client_env())
+    env.update(environment.defaults())
     return env
 
 
@@ -139,8 +140,6 @@ def write_settings(
     outputs: Mapping[str, Any], root: Path, origin: Path, tunnel: bool = False
 ) -> dict[str, str]:
     """Write `.stack/env` and the DVC remote's url/region in `.dvc/config.local`."""
-    from textclf.infra import stack
-
     config = stack.StackConfig(root / ".stack")
     if any(stack.status(config).values()):
         raise SetupError(

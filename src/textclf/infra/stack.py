@@ -21,8 +21,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from textclf.core import retry
+from textclf.core import environment
 from textclf.core.errors import ServiceUnavailable, SetupError
+from textclf.core.files import write_json, write_text
 from textclf.core.health import wait_until_healthy
 
 ACCESS_KEY = "testing"  # moto accepts any credentials; these never leave loopback
@@ -88,7 +89,7 @@ def settings(config: StackConfig) -> dict[str, str]:
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": ACCESS_KEY,
         "AWS_DEFAULT_REGION": REGION,
-        **retry.client_env(),
+        **environment.defaults(),
         "AWS_ENDPOINT_URL_S3": config.s3_url,
         # moto answers every AWS API on one port: the stack's Secrets Manager too
         "AWS_ENDPOINT_URL_SECRETS_MANAGER": config.s3_url,
@@ -242,7 +243,7 @@ def status(config: StackConfig) -> dict[str, bool]:
     return {item["name"]: _alive(item["pid"]) for item in json.loads(config.pid_file.read_text())}
 
 
-def client(config: StackConfig, service: str = "s3") -> Any:
+def aws_client(config: StackConfig, service: str = "s3") -> Any:
     """A boto3 client of the stack's moto server, which answers every AWS API on one port."""
     import boto3
 
@@ -256,7 +257,7 @@ def client(config: StackConfig, service: str = "s3") -> Any:
 
 
 def create_buckets(config: StackConfig) -> None:
-    s3 = client(config)
+    s3 = aws_client(config)
     existing = {bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])}
     for bucket in config.buckets:
         if bucket not in existing:
@@ -277,8 +278,6 @@ def write_settings(config: StackConfig, root: Path) -> None:
 def apply_settings(env_file: Path, env: dict[str, str], root: Path, remote: dict[str, str]) -> None:
     """Write `env` as KEY=VALUE lines (atomically) and point the DVC remote at `remote`; used for
     the local stack here and for an AWS environment by `textclf infra settings`."""
-    from textclf.core.files import write_text
-
     write_text("".join(f"{key}={value}\n" for key, value in env.items()), env_file)
     set_dvc_remote(root, remote)
 
@@ -367,6 +366,4 @@ def _alive(pid: int) -> bool:
 
 
 def _write_pids(config: StackConfig, started: list[Service]) -> None:
-    from textclf.core.files import write_json
-
     write_json([asdict(service) for service in started], config.pid_file)

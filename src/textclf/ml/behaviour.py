@@ -31,7 +31,8 @@ import numpy as np
 import yaml
 
 from textclf.core.errors import DataError
-from textclf.core.params import BehaviourParams
+from textclf.core.params import BehaviourParams, Params
+from textclf.ml.persist import LoadedModel
 from textclf.ml.scoring import Scores
 
 TYPES = ("mft", "inv", "dir")
@@ -66,6 +67,17 @@ class Suite:
 
 
 Score = Callable[[list[str]], Scores]
+
+
+def behaviour_report(model: LoadedModel, test_texts: list[str], params: Params, root: Path) -> dict:
+    """The behaviour suite that params name (relative to `root`), run on `model`; an empty
+    report when the dataset has none."""
+    settings = params.behaviour
+    if settings.suite is None:
+        summary = {"tests": 0, "passed": 0, "gate_failures": 0}
+        return {"suite": None, "summary": summary, "failed_gates": [], "tests": {}}
+    suite = load_suite(root / settings.suite, model.classes, test_texts, settings)
+    return run_suite(suite, model.score, settings)
 
 
 def load_suite(

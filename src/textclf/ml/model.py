@@ -7,6 +7,7 @@ estimator does not have is an error that names it.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -44,6 +45,8 @@ NAIVE_BAYES = ("complement_nb", "multinomial_nb")
 # Every model's steps, by these names: monitoring, calibration and old pickles rely on them.
 PIPELINE_STEPS = ("normalize", "vectorize", "classify")
 SEEDED = ("random_state",)
+# scikit-learn's InvalidParameterError: "The 'C' parameter of LogisticRegression must be ..."
+_REJECTED = re.compile(r"The '(\w+)' parameter")
 
 
 class TextNormalizer(TransformerMixin, BaseEstimator):
@@ -221,4 +224,25 @@ def _estimator(
             options[key] = tuple(value)  # YAML has no tuples; ngram_range and friends want them
     if any(name in accepted for name in SEEDED):
         options.setdefault("random_state", seed)
-    return cls(**options)
+    estimator = cls(**options)
+    _check_values(estimator, section)
+    return estimator
+
+
+def _check_values(estimator: BaseEstimator, section: str) -> None:
+    """Ask scikit-learn whether the estimator's values are valid, without fitting it: the same
+    check its `fit` makes (and a vectoriser's n-gram range, which `fit` checks separately)."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    try:
+        estimator._validate_params()
+        if hasattr(estimator, "_validate_ngram_range"):
+            estimator._validate_ngram_range()
+    except InvalidParameterError as error:
+        key = _REJECTED.search(str(error))
+        field = f"{section}.{key[1]}" if key else section
+        raise ParamsError(field, str(error), f"set {field} to a value it allows") from None
+    except ValueError as error:  # the n-gram range: (min, max) with min <= max
+        raise ParamsError(
+            f"{section}.ngram_range", str(error), f"set {section}.ngram_range to [min, max]"
+        ) from None

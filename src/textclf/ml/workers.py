@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from textclf.core.progress import Progress
 from textclf.ml.scoring import Scores, score_texts
 
 Chunk = TypeVar("Chunk")
@@ -88,8 +89,6 @@ def score_all(
     chunk_rows: int = 5000,
 ) -> Scores:
     """`score_texts` of all `texts`, computed chunk by chunk on `workers` processes."""
-    from textclf.core.progress import Progress
-
     pieces = [texts[start : start + chunk_rows] for start in range(0, len(texts), chunk_rows)]
     if len(pieces) < 2:
         return score_texts(model, texts, min_confidence)

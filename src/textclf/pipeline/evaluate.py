@@ -9,7 +9,10 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from textclf.core.params import EvaluateParams, PredictParams
+from textclf.core.files import write_csv, write_json
+from textclf.core.layout import Layout
+from textclf.core.params import EvaluateParams, Params, PredictParams
+from textclf.core.tables import read_stage_output
 from textclf.ml.metrics import (
     abstention_metrics,
     bootstrap_intervals,
@@ -17,7 +20,9 @@ from textclf.ml.metrics import (
     compute_metrics,
     coverage_curve,
 )
+from textclf.ml.persist import load_model_file
 from textclf.ml.workers import score_all
+from textclf.pipeline.figures import save_figures
 
 
 @dataclass
@@ -65,3 +70,18 @@ def evaluate(
         curves=curves,
         worst_errors=worst[["id", "actual", "predicted", "confidence", "text"]],
     )
+
+
+def run(params: Params, layout: Layout) -> dict:
+    """The evaluate stage: metrics, plots, figures and the worst errors on the test split."""
+    model = load_model_file(layout.model).pipeline
+    test = read_stage_output(layout.test_split, "prepare")
+    batch = params.batch
+    result = evaluate(model, test, params.evaluate, params.predict, batch.workers, batch.chunk_rows)
+    write_json(result.metrics, layout.metrics)
+    write_csv(result.predictions, layout.predictions)
+    for name, curve in result.curves.items():
+        write_csv(curve, layout.plots / f"{name}.csv")
+    write_csv(result.worst_errors, layout.worst_errors)
+    save_figures(result.predictions, result.curves, layout.figures)
+    return result.metrics

@@ -20,8 +20,9 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 
 from textclf.core.errors import DataError, ServiceUnavailable
-from textclf.core.files import atomic_path, file_digest
-from textclf.core.params import DatasetParams
+from textclf.core.files import atomic_path, file_digest, write_parquet
+from textclf.core.layout import Layout
+from textclf.core.params import DatasetParams, Params
 from textclf.core.progress import Progress
 from textclf.core.tables import UTF8_FIX, read_table, table_format
 
@@ -293,7 +294,7 @@ def read_dataset_table(
 
 
 def read_deliveries(folder: Path) -> pd.DataFrame:
-    """The labelled rows folded in by retraining (textclf.ops.deliveries), in delivery order."""
+    """The labelled rows folded in by retraining (textclf.retrain.deliveries), in delivery order."""
     columns = ["id", "text", "label", "delivery", "received_at"]
     if not folder.is_dir():
         return pd.DataFrame({column: pd.Series(dtype=str) for column in columns})
@@ -347,3 +348,11 @@ def _order(table: pd.DataFrame) -> pd.DataFrame:
 
 def _empty_table() -> pd.DataFrame:
     return pd.DataFrame({column: pd.Series(dtype=str) for column in COLUMNS if column != "label"})
+
+
+def run(params: Params, layout: Layout) -> dict:
+    """The ingest stage: the dataset that params name, into data/interim/."""
+    result = ingest(params.dataset)
+    write_parquet(result.labelled, layout.labelled)
+    write_parquet(result.unlabelled, layout.unlabelled)
+    return {"labelled": len(result.labelled), "unlabelled": len(result.unlabelled)}

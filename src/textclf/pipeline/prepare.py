@@ -15,7 +15,10 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from textclf.core.errors import DataError
-from textclf.core.params import PrepareParams
+from textclf.core.files import write_json, write_parquet
+from textclf.core.layout import Layout
+from textclf.core.params import Params, PrepareParams
+from textclf.core.tables import read_stage_output
 from textclf.ml.text import normalize
 
 
@@ -102,3 +105,14 @@ def _stratified_split(
         table, test_size=share, random_state=seed, stratify=table["label"]
     )
     return rest.sort_index(), held_out.sort_index()
+
+
+def run(params: Params, layout: Layout) -> dict:
+    """The prepare stage: data/prepared/{train,validation,test}.parquet."""
+    table = read_stage_output(layout.labelled, "ingest")
+    splits = prepare(table, params.prepare, str(layout.labelled))
+    write_parquet(splits.train, layout.train_split)
+    write_parquet(splits.validation, layout.validation_split)
+    write_parquet(splits.test, layout.test_split)
+    write_json(splits.summary, layout.prepare_summary)
+    return splits.summary

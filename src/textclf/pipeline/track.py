@@ -19,11 +19,13 @@ from typing import Any
 import pandas as pd
 
 import textclf
-from textclf.core.errors import DataError
-from textclf.core.files import read_json
+from textclf.core.files import file_digest, read_json, write_json
+from textclf.core.gitrepo import UNCOMMITTED, commit_for_model
+from textclf.core.layout import Layout
 from textclf.core.params import Params, flatten
-from textclf.ops.gitrepo import UNCOMMITTED, commit_for_model
-from textclf.ops.tracking import LOCAL_ARTIFACTS, connect
+from textclf.core.tables import read_stage_output
+from textclf.ml.persist import load_model_file
+from textclf.registry.tracking import LOCAL_ARTIFACTS, connect
 
 MODEL_NAME = "model"
 FINGERPRINT_TAG = "textclf.fingerprint"
@@ -198,10 +200,36 @@ def _requirements() -> list[str]:
     return [f"{package}=={version(package)}" for package in packages]
 
 
-def load_run_record(path: Path) -> dict[str, str]:
-    if not path.exists():
-        raise DataError(path, "no tracked run recorded", "run `dvc repro` (the track stage) first")
-    record = read_json(path)
-    if "run_id" not in record:
-        raise DataError(path, "tracking was disabled for this run", "set mlflow.enabled: true")
+def run(params: Params, layout: Layout) -> dict:
+    """The track stage: the run, its metrics and its model logged to MLflow."""
+    if not params.mlflow.enabled:
+        record = {"tracking": "disabled"}
+    else:
+        test = read_stage_output(layout.test_split, "prepare")
+        inputs = RunInputs(
+            params=params,
+            model=load_model_file(layout.model).pipeline,
+            metrics=read_json(layout.metrics),
+            behaviour=read_json(layout.behaviour_report),
+            train_stats=read_json(layout.train_stats),
+            timings=read_json(layout.timings) if layout.timings.exists() else {},
+            example_texts=test["text"].head(3).tolist(),
+            data_hashes={
+                "train": file_digest(layout.train_split),
+                "validation": file_digest(layout.validation_split),
+                "test": file_digest(layout.test_split),
+                "model": file_digest(layout.model),
+            },
+            artifacts={
+                "plots": layout.plots,
+                "figures": layout.figures,
+                "reports": layout.validation_report,
+                "behaviour": layout.behaviour_report,
+                "model_card": layout.model_card,
+                "errors": layout.worst_errors,
+                "predictions": layout.predictions,
+            },
+        )
+        record = log_run(inputs, layout.root)
+    write_json(record, layout.run_record)
     return record

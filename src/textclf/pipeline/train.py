@@ -14,9 +14,11 @@ import sklearn.metrics as skm
 from sklearn.pipeline import Pipeline
 
 from textclf.core.errors import DataError
+from textclf.core.files import write_json
 from textclf.core.layout import Layout
 from textclf.core.params import Params
 from textclf.core.progress import Progress
+from textclf.core.tables import read_stage_output
 from textclf.ml.model import (
     PIPELINE_STEPS,
     build_pipeline,
@@ -24,9 +26,11 @@ from textclf.ml.model import (
     with_calibration_of,
     word_vectors_for,
 )
+from textclf.ml.persist import save_model
 from textclf.ml.scoring import score_texts
 from textclf.ml.text import as_texts, normalize
 from textclf.ml.word_vectors import WordVectors
+from textclf.registry.tracking import connect
 
 log = logging.getLogger(__name__)
 
@@ -161,3 +165,20 @@ def _check_enough_to_calibrate(validation: pd.DataFrame, classes: Any) -> None:
             "raise prepare.validation_size, add data, or set train.calibration: none",
             field="label",
         )
+
+
+def run(params: Params, layout: Layout) -> dict:
+    """The train stage: models/model.joblib and reports/train.json."""
+    if params.mlflow.enabled:  # fail now, not after the fit, if the run cannot be tracked
+        connect(layout.root, fallback_to_local=params.mlflow.fallback_to_local)
+    train_split = read_stage_output(layout.train_split, "prepare")
+    validation = read_stage_output(layout.validation_split, "prepare")
+    unlabelled = (
+        read_stage_output(layout.unlabelled, "ingest")["text"].tolist()
+        if params.train.word_vectors is not None
+        else []
+    )
+    trained = train(train_split, validation, params, unlabelled)
+    save_model(trained.model, layout.model)
+    write_json(trained.stats, layout.train_stats)
+    return trained.stats

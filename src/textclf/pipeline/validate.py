@@ -13,7 +13,16 @@ from typing import Any
 import pandas as pd
 
 from textclf.core.errors import DataError
-from textclf.core.params import DatasetParams, NormalizeOptions, PrepareParams, ValidateParams
+from textclf.core.files import write_json
+from textclf.core.layout import Layout
+from textclf.core.params import (
+    DatasetParams,
+    NormalizeOptions,
+    Params,
+    PrepareParams,
+    ValidateParams,
+)
+from textclf.core.tables import read_stage_output
 from textclf.ml.text import normalize
 
 REQUIRED = ("id", "text", "label", "split", "origin")
@@ -175,3 +184,11 @@ def _label_counts(table: pd.DataFrame) -> dict[str, dict[str, int]]:
         str(name): {str(label): int(n) for label, n in group.droplevel(0).items()}
         for name, group in counts.groupby(level=0)
     }
+
+
+def run(params: Params, layout: Layout) -> dict:
+    """The validate stage: reports/validation.json, or an error naming the bad rows."""
+    table = read_stage_output(layout.labelled, "ingest")
+    report = validate(table, params.dataset, params.validate, params.prepare, layout.labelled)
+    write_json(report, layout.validation_report)
+    return report

@@ -30,7 +30,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from textclf.core.errors import DataError
-from textclf.core.params import ServeParams, load_params
+from textclf.core.params import ServeParams
+from textclf.ml.params import load_params
+from textclf.registry.versions import CHAMPION, alias_uri
 from textclf.serve import telemetry
 from textclf.serve.champion import Champion, Serving
 
@@ -49,8 +51,6 @@ class ServiceConfig:
 
     @classmethod
     def from_params(cls, params_path: Path, root: Path, model: str | None = None) -> ServiceConfig:
-        from textclf.ops.registry import CHAMPION, alias_uri
-
         params = load_params(params_path)
         choice = model or params.serve.model
         source = alias_uri(params.registry.model_name, CHAMPION) if choice == "champion" else choice

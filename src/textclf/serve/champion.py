@@ -20,7 +20,10 @@ from typing import Any
 
 from textclf.core.errors import DataError, ServiceUnavailable, TextclfError
 from textclf.core.files import file_digest
-from textclf.ops.models import ALIAS_URI, LoadedModel, load_model
+from textclf.ml.persist import LoadedModel
+from textclf.registry.models import load_model
+from textclf.registry.tracking import connect
+from textclf.registry.versions import ALIAS_URI, version_by_alias
 
 log = logging.getLogger(__name__)
 # What /model reports of a registered version, from the tags registration gave it.
@@ -93,9 +96,6 @@ class Champion:
             self._answered(str(error))
 
     def _follow(self) -> None:
-        from textclf.ops.registry import version_by_alias
-        from textclf.ops.tracking import connect
-
         assert self._alias is not None
         connect(self.root)
         name, alias = self._alias["name"], self._alias["alias"]

@@ -1,5 +1,5 @@
 # Batch scoring on Spark when a batch outgrows one machine (batch.engine: emr-serverless): an
-# EMR Serverless application that the Prefect worker starts job runs on (src/textclf/ops/emr.py),
+# EMR Serverless application that the Prefect worker starts job runs on (src/textclf/batch/emr.py),
 # the role those job runs act as, and where their logs go.
 #
 # Everything a job run reads or writes is in the batch bucket: inputs (incoming/), outputs and the

@@ -28,11 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from textclf.batch import spark_job
+from textclf.batch.job import BatchJob, BatchResult, load_manifest, pending_inputs
 from textclf.core import retry, storage
 from textclf.core.errors import DataError, ServiceUnavailable, SetupError, StepFailed
-from textclf.core.params import BatchParams, PredictParams
-from textclf.ops.batch import BatchResult, load_manifest, pending_inputs
-from textclf.ops.models import LoadedModel
+from textclf.core.params import BatchParams
+from textclf.ml.persist import LoadedModel
 
 JOB_NAME = "textclf-batch"
 SETTINGS_ENV = {
@@ -86,7 +87,7 @@ def environment_key(root: Path = Path(".")) -> str:
     return digest.hexdigest()[:16]
 
 
-def client() -> Any:
+def emr_client() -> Any:
     """boto3's emr-serverless client; AWS_ENDPOINT_URL_EMR_SERVERLESS points it elsewhere."""
     import boto3
     from botocore.config import Config
@@ -95,22 +96,18 @@ def client() -> Any:
 
 
 def run_on_emr(
-    model: LoadedModel,
-    input_location: str,
-    output_location: str,
-    settings: BatchParams,
-    answers: PredictParams,
-    run_id: str,
+    job: BatchJob,
     emr: EmrSettings,
     root: Path = Path("."),
     on_state: Callable[[str, str], None] | None = None,
-    emr_client: Any = None,
+    client: Any = None,
 ) -> BatchResult:
     """Stage the job, start it (or find it started under `run_id`), wait for it, and return
     what it scored. A failed or cancelled job run raises StepFailed with EMR's reason and the
     job's own error; the manifest then holds only what the job finished."""
-    emr_client = emr_client or client()
-    for location in (input_location, output_location):
+    client = client or emr_client()
+    settings = job.settings
+    for location in (job.input_location, job.output_location):
         if not storage.is_remote(location):
             raise DataError(
                 location,
@@ -124,19 +121,17 @@ def run_on_emr(
             "the job's packed Python environment for this checkout is not uploaded",
             "run `make emr-env` (scripts/build-emr-env.py --upload) on this host",
         )
-    wait_for_active_runs(emr_client, emr, settings, on_state)
+    wait_for_active_runs(client, emr, settings, on_state)
     waiting = BatchResult()
-    if not list(pending_inputs(input_location, load_manifest(output_location), waiting)):
-        log.info("nothing new under %s: no job run started", input_location)
+    manifest = load_manifest(job.output_location)
+    if not list(pending_inputs(job.input_location, manifest, waiting)):
+        log.info("nothing new under %s: no job run started", job.input_location)
         return waiting
-    folder = emr.run_folder(run_id)
-    job = stage_job(model, folder)
-    driver = job_driver(
-        job, archive, input_location, output_location, model, settings, answers, run_id
-    )
-    job_run_id = start_job_run(emr_client, emr, driver, settings, run_id)
-    state, details = wait_for_job_run(emr_client, emr, job_run_id, settings, on_state)
-    outcome = _read_result(job["result"])
+    staged = stage_job(job.model, emr.run_folder(job.run_id))
+    driver = job_driver(staged, archive, job)
+    job_run_id = start_job_run(client, emr, driver, settings, job.run_id)
+    state, details = wait_for_job_run(client, emr, job_run_id, settings, on_state)
+    outcome = _read_result(staged["result"])
     if state != "SUCCESS":
         error = outcome.get("error") if outcome else None
         raise StepFailed(
@@ -149,7 +144,7 @@ def run_on_emr(
     if outcome is None or "scored" not in outcome:
         raise StepFailed(
             f"EMR Serverless job run {job_run_id}",
-            f"reported success but wrote no result at {job['result']}",
+            f"reported success but wrote no result at {staged['result']}",
             f"read the driver log under {storage.join(emr.staging, 'logs')}",
         )
     return BatchResult(outcome["scored"], outcome["skipped"], outcome["failed"])
@@ -158,8 +153,6 @@ def run_on_emr(
 def stage_job(model: LoadedModel, folder: str) -> dict[str, str]:
     """Upload the entry point and the model; returns their locations and the result's."""
     import joblib
-
-    from textclf.ops import spark_job
 
     job = {
         "entry_point": storage.join(folder, "spark_job.py"),
@@ -174,25 +167,16 @@ def stage_job(model: LoadedModel, folder: str) -> dict[str, str]:
     return job
 
 
-def job_driver(
-    job: dict[str, str],
-    archive: str,
-    input_location: str,
-    output_location: str,
-    model: LoadedModel,
-    settings: BatchParams,
-    answers: PredictParams,
-    run_id: str,
-) -> dict[str, Any]:
-    """`spark-submit` on EMR: the entry point, its arguments, and the packed environment as
-    the driver's and executors' Python (EMR Serverless's documented `spark.archives` route)."""
-    from textclf.ops.spark_job import settings_json
-
+def job_driver(staged: dict[str, str], archive: str, job: BatchJob) -> dict[str, Any]:
+    """`spark-submit` on EMR: the staged entry point, its arguments, and the packed environment
+    as the driver's and executors' Python (EMR Serverless's documented `spark.archives`
+    route)."""
+    model, settings = job.model, job.settings
     arguments = [
-        *("--input", input_location, "--output", output_location),
-        *("--model", job["model"], "--model-name", model.name, "--model-version", model.version),
-        *("--settings", settings_json(settings, answers)),
-        *("--run-id", run_id, "--result", job["result"]),
+        *("--input", job.input_location, "--output", job.output_location),
+        *("--model", staged["model"], "--model-name", model.name, "--model-version", model.version),
+        *("--settings", spark_job.settings_json(settings, job.predict)),
+        *("--run-id", job.run_id, "--result", staged["result"]),
     ]
     conf = {
         "spark.archives": f"{archive}#environment",
@@ -203,7 +187,7 @@ def job_driver(
     }
     return {
         "sparkSubmit": {
-            "entryPoint": job["entry_point"],
+            "entryPoint": staged["entry_point"],
             "entryPointArguments": arguments,
             "sparkSubmitParameters": " ".join(
                 f"--conf {key}={value}" for key, value in conf.items()
@@ -213,11 +197,11 @@ def job_driver(
 
 
 def start_job_run(
-    emr_client: Any, emr: EmrSettings, driver: dict[str, Any], settings: BatchParams, run_id: str
+    client: Any, emr: EmrSettings, driver: dict[str, Any], settings: BatchParams, run_id: str
 ) -> str:
     """Start the job run; `run_id` is its idempotency token (a retry finds the same run)."""
     started = _call(
-        lambda: emr_client.start_job_run(
+        lambda: client.start_job_run(
             applicationId=emr.application_id,
             clientToken=run_id,
             name=JOB_NAME,
@@ -238,7 +222,7 @@ def start_job_run(
 
 
 def wait_for_active_runs(
-    emr_client: Any,
+    client: Any,
     emr: EmrSettings,
     settings: BatchParams,
     on_state: Callable[[str, str], None] | None,
@@ -247,7 +231,7 @@ def wait_for_active_runs(
     application is asked for first, so a wrong id is a SetupError naming it."""
     from botocore.exceptions import ClientError
 
-    application = _call(lambda: emr_client.get_application(applicationId=emr.application_id), emr)[
+    application = _call(lambda: client.get_application(applicationId=emr.application_id), emr)[
         "application"
     ]
     if application["state"] in ("TERMINATED", "STOPPING"):
@@ -258,7 +242,7 @@ def wait_for_active_runs(
         )
     try:
         runs = _call(
-            lambda: emr_client.list_job_runs(applicationId=emr.application_id, states=list(ACTIVE)),
+            lambda: client.list_job_runs(applicationId=emr.application_id, states=list(ACTIVE)),
             emr,
         )["jobRuns"]
     except SetupError as error:
@@ -270,11 +254,11 @@ def wait_for_active_runs(
     for run in runs:
         if run.get("name") == JOB_NAME:
             log.warning("job run %s is still %s: waiting for it first", run["id"], run["state"])
-            wait_for_job_run(emr_client, emr, run["id"], settings, on_state)
+            wait_for_job_run(client, emr, run["id"], settings, on_state)
 
 
 def wait_for_job_run(
-    emr_client: Any,
+    client: Any,
     emr: EmrSettings,
     job_run_id: str,
     settings: BatchParams,
@@ -286,7 +270,7 @@ def wait_for_job_run(
     last = None
     while True:
         run = _call(
-            lambda: emr_client.get_job_run(applicationId=emr.application_id, jobRunId=job_run_id),
+            lambda: client.get_job_run(applicationId=emr.application_id, jobRunId=job_run_id),
             emr,
         )["jobRun"]
         state, details = run["state"], run.get("stateDetails", "")
@@ -299,7 +283,7 @@ def wait_for_job_run(
             return state, details
         if time.monotonic() > deadline:
             _call(
-                lambda: emr_client.cancel_job_run(
+                lambda: client.cancel_job_run(
                     applicationId=emr.application_id, jobRunId=job_run_id
                 ),
                 emr,

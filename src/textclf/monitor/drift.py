@@ -23,8 +23,8 @@ import pandas as pd
 from textclf.core.params import NormalizeOptions, Params
 from textclf.core.storage import published
 from textclf.core.tables import read_head
+from textclf.ml.persist import LoadedModel
 from textclf.ml.text import normalize
-from textclf.ops.models import LoadedModel
 
 DESCRIPTORS = ("length", "oov_share", "non_letter_share")
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def monitoring_frame(
     return frame
 
 
-def build_report(
+def drift_report(
     current: pd.DataFrame, reference: pd.DataFrame, classes: list[str], drift_share: float
 ) -> tuple[Any, dict, Verdict]:
     """Run Evidently; return its snapshot (save_html), its result as a dict, and the verdict."""
@@ -187,7 +187,7 @@ def monitor_batch(
     # Held-out rows: the training split itself would be a biased reference, since every word
     # seen twice in it is in the model's vocabulary by construction.
     reference = reference_frame(model, reference_split, params)
-    snapshot, result, verdict = build_report(
+    snapshot, result, verdict = drift_report(
         current, reference, model.classes, params.monitor.drift_share
     )
     save_report(snapshot, result, verdict, scored_file)

@@ -1,8 +1,9 @@
-"""The MLflow model registry: register a run's model as `challenger`; promote it to `champion`
-only when it beats the champion on the same evaluation data by a configured margin.
+"""The promotion rule: a registered challenger becomes `champion` only when it beats the
+champion on the same evaluation data by a configured margin, its commit can be given back (it is
+on the git remote, and merged when the params ask for that), and it passes the behaviour tests.
 
-A champion lookup that fails for any reason other than "there is no champion yet" stops the
-promotion (ServiceUnavailable): a registry hiccup must never look like an empty registry.
+The decision and its reason are recorded as tags on the challenger version. A champion lookup
+that fails for any reason other than "there is no champion yet" stops the promotion.
 """
 
 from __future__ import annotations
@@ -10,19 +11,30 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from textclf.core.errors import DataError, ParamsError
+from textclf.core import gitrepo
+from textclf.core.errors import DataError
+from textclf.core.files import file_digest
+from textclf.core.layout import Layout
+from textclf.core.params import Params
+from textclf.core.tables import read_stage_output
+from textclf.ml.behaviour import behaviour_report, gate_problem
 from textclf.ml.metrics import HIGHER_IS_BETTER, compute_metrics
-from textclf.ops.tracking import mlflow_error
-
-if TYPE_CHECKING:
-    from textclf.ops.models import LoadedModel
-
-CHAMPION = "champion"
-CHALLENGER = "challenger"
+from textclf.ml.persist import LoadedModel
+from textclf.registry.models import load_model
+from textclf.registry.tracking import connect, load_run_record, mlflow_error
+from textclf.registry.versions import (
+    CHALLENGER,
+    CHAMPION,
+    alias_uri,
+    mlflow_client,
+    register,
+    version_by_alias,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,51 +53,68 @@ class Decision:
         return asdict(self)
 
 
-def alias_uri(name: str, alias: str) -> str:
-    return f"models:/{name}@{alias}"
+def register_tracked(
+    params: Params, layout: Layout, name: str | None = None, allow_uncommitted: bool = False
+) -> dict:
+    """Register the tracked model, tagged with the commit whose dvc.lock names it."""
+    record = load_run_record(layout.run_record)
+    uri = connect(layout.root)
+    if record["tracking_uri"] != uri:
+        raise DataError(
+            layout.run_record,
+            f"the run was tracked to {record['tracking_uri']}, but tracking now goes to {uri}",
+            "track the model where it will be registered: "
+            "`dvc repro --force --single-item track`",
+        )
+    model_md5 = file_digest(layout.model)
+    commit = gitrepo.commit_for_model(layout.root, model_md5)
+    if commit is None and not allow_uncommitted:
+        raise DataError(
+            layout.root / "dvc.lock",
+            f"the committed dvc.lock (HEAD) does not name this model (md5 {model_md5}), so no "
+            "commit could give it back",
+            "commit the pipeline's results first (git add dvc.lock params.yaml reports data "
+            "&& git commit), then register; for a throwaway experiment, --allow-uncommitted",
+        )
+    tags = {"git_commit": commit or gitrepo.UNCOMMITTED, "model_md5": model_md5}
+    if commit is None:
+        tags["registered_uncommitted"] = "true"
+    return register(record, name or params.registry.model_name, tags)
 
 
-def client() -> Any:
-    import mlflow
-
-    return mlflow.MlflowClient()
-
-
-def version_by_alias(name: str, alias: str) -> Any | None:
-    """The version `alias` points at; None only when the model or the alias does not exist."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.protos.databricks_pb2 import (
-        INVALID_PARAMETER_VALUE,
-        RESOURCE_DOES_NOT_EXIST,
-        ErrorCode,
+def promote_challenger(params: Params, layout: Layout, name: str | None = None) -> dict:
+    """The promotion rule, for a challenger whose commit is on the git remote (and merged into
+    retrain.base_branch when retrain.promotion is `merged`) and that passes the behaviour
+    tests (run again here, on the registered model itself)."""
+    connect(layout.root)
+    test = read_stage_output(layout.test_split, "prepare")
+    decision = promote(
+        name or params.registry.model_name,
+        test,
+        params.registry.metric,
+        params.registry.min_improvement,
+        lambda version: release_blocker(version.tags, params, layout.root),
+        lambda model: gate_problem(
+            behaviour_report(model, test["text"].tolist(), params, layout.root)
+        ),
     )
-
-    missing = {ErrorCode.Name(RESOURCE_DOES_NOT_EXIST), ErrorCode.Name(INVALID_PARAMETER_VALUE)}
-    try:
-        return client().get_model_version_by_alias(name, alias)
-    except MlflowException as error:
-        if error.error_code in missing and "not found" in error.message:
-            return None
-        raise mlflow_error(error, alias_uri(name, alias)) from error
-    except Exception as error:
-        raise mlflow_error(error, alias_uri(name, alias)) from error
+    return decision.as_dict()
 
 
-def register(run: dict[str, str], name: str, commit: dict[str, str]) -> dict[str, str]:
-    """Register a logged run's model under `name` as the challenger; the version carries the
-    run's data hashes and `commit` (git_commit, and how it was established) as tags."""
-    import mlflow
-
-    registry = client()
-    try:
-        tags = registry.get_run(run["run_id"]).data.tags
-        tags = {key: value for key, value in tags.items() if not key.startswith("mlflow.")}
-        version = mlflow.register_model(run["model_uri"], name, tags={**tags, **commit})
-        registry.set_registered_model_alias(name, CHALLENGER, version.version)
-    except Exception as error:
-        raise mlflow_error(error, run["model_uri"]) from error
-    log.info("registered %s version %s as %s", name, version.version, CHALLENGER)
-    return {"name": name, "version": str(version.version), "alias": CHALLENGER, **run, **commit}
+def release_blocker(tags: dict[str, str], params: Params, root: Path) -> str | None:
+    """Why a registered version may not become champion yet, or None."""
+    commit = tags.get("git_commit", gitrepo.UNCOMMITTED)
+    if commit in ("", gitrepo.UNCOMMITTED, "unknown"):
+        return "it was registered without a commit (--allow-uncommitted)"
+    if not gitrepo.has_remote(root):
+        log.warning("no git remote 'origin' here: cannot check that %s is pushed", commit)
+        return None
+    if not gitrepo.on_remote(root, commit):
+        return f"its commit {commit[:12]} is not on the git remote"
+    base = params.retrain.base_branch
+    if params.retrain.promotion == "merged" and not gitrepo.merged(root, commit, base):
+        return f"its commit {commit[:12]} is not merged into {base} yet (retrain.promotion)"
+    return None
 
 
 def promote(
@@ -102,12 +131,6 @@ def promote(
     `releasable(version)` says why a version may not become champion (e.g. its commit is not
     on the git remote), or None; `behaves(model)` says why the loaded challenger fails a
     quality gate (behaviour tests), or None. Either refuses the promotion, whatever the metric."""
-    if metric not in HIGHER_IS_BETTER:
-        raise ParamsError(
-            "registry.metric",
-            f"registry.metric is {metric!r}",
-            f"set it to one of {', '.join(HIGHER_IS_BETTER)}",
-        )
     challenger = version_by_alias(name, CHALLENGER)
     if challenger is None:
         raise DataError(
@@ -153,7 +176,7 @@ def promote(
 
 
 def _record_decision(name: str, challenger: Any, decision: Decision) -> Decision:
-    registry = client()
+    registry = mlflow_client()
     try:
         if decision.promoted:
             registry.set_registered_model_alias(name, CHAMPION, challenger.version)
@@ -170,8 +193,6 @@ def _record_decision(name: str, challenger: Any, decision: Decision) -> Decision
 
 
 def load_version(name: str, version: str) -> LoadedModel:
-    from textclf.ops.models import load_model
-
     return load_model(f"models:/{name}/{version}")
 
 

@@ -1,9 +1,9 @@
-"""Batch scoring on Spark: the single-machine batch (`batch.run_batch`) with Spark doing the
+"""Batch scoring on Spark: the local engine (`textclf.batch.local`) with Spark doing the
 partitioning, scheduling and retries. Same inputs, same output columns, same manifest.
 
 Runs wherever Spark does: `textclf batch-predict --engine spark` here (`local[*]`), or as the
-entry point of an EMR Serverless job run, which `ops/emr.py` submits with this file and the packed
-environment (`scripts/build-emr-env.py`).
+entry point of an EMR Serverless job run, which `textclf.batch.emr` submits with this file and
+the packed environment (`scripts/build-emr-env.py`).
 
 For each input the manifest has not seen with its current content, the driver:
 1. reads it with Spark (Parquet, CSV, JSONL); the id column, or each row's number in the file
@@ -13,8 +13,9 @@ For each input the manifest has not seen with its current content, the driver:
    per core, range-partitioned on the row order, so part files always follow the input's order
    (monitoring pairs them with the input's rows, as on one machine);
 3. scores each Arrow batch of `batch.chunk_rows` rows with `mapInPandas` over
-   `batch.scored_frame`, the one scoring function (each Python worker loads the model once);
-4. writes a Parquet folder into `_staging/<run>/`, then publishes it as `<input>.parquet/` and
+   `textclf.batch.job.scored_frame`, the one scoring function (each Python worker loads the
+   model once);
+4. writes a Parquet folder into `_staging/<run>/`, then publishes it as `<input stem>.parquet/` and
    records it in the manifest. A killed run leaves only staging, which the next run clears; an
    output is in the manifest only once it is whole, so a re-run scores nothing twice.
 
@@ -37,12 +38,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from textclf.batch import job as batch
+from textclf.batch.job import BatchJob
 from textclf.core import storage
 from textclf.core.errors import DataError, TextclfError
 from textclf.core.params import BatchParams, PredictParams, build_section
 from textclf.core.tables import parquet_rows, table_format
-from textclf.ops import batch
-from textclf.ops.models import LoadedModel, load_model
+from textclf.ml.persist import LoadedModel, load_model_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -76,73 +78,52 @@ def _pipeline(path: str) -> Any:
         from pyspark import SparkFiles
 
         path = SparkFiles.get(Path(path).name)
-    return load_model(path).pipeline
+    return load_model_file(Path(path)).pipeline
 
 
-def run_spark_batch(
-    spark: SparkSession,
-    model: JobModel,
-    input_location: str,
-    output_location: str,
-    settings: BatchParams,
-    answers: PredictParams,
-    run_id: str,
-) -> batch.BatchResult:
-    """Score each pending input with Spark; a bad file goes to `failed` and the others run."""
-    _clear_staging(output_location)
-    loaded = model.load()
+def run_spark_batch(spark: SparkSession, model: JobModel, job: BatchJob) -> batch.BatchResult:
+    """Score each pending input of `job` with Spark, its tasks loading `model`; a bad file goes
+    to `failed` and the others run."""
+    output = job.output_location
+    _clear_staging(output)
 
     def score(pending: batch.PendingInput, target: str) -> int:
-        staging = storage.join(output_location, STAGING, run_id, f"{pending.relative}.parquet")
-        rows = score_file(spark, model, loaded.classes, pending.path, staging, settings, answers)
+        staging = storage.join(output, STAGING, job.run_id, pending.output)
+        rows = score_spark_file(spark, model, job, pending.path, staging)
         storage.replace_folder(staging, target)
         return rows
 
     result = batch.score_inputs(
-        loaded, input_location, output_location, score, engine="spark", run_id=run_id
+        job.model, job.input_location, output, score, engine="spark", run_id=job.run_id
     )
-    _clear_staging(output_location)
+    _clear_staging(output)
     return result
 
 
-def run_here(
-    model: LoadedModel,
-    input_location: str,
-    output_location: str,
-    settings: BatchParams,
-    answers: PredictParams,
-    run_id: str,
-) -> batch.BatchResult:
+def run_here(job: BatchJob) -> batch.BatchResult:
     """The job in this process, on `batch.spark.master` (engine spark)."""
     import joblib
 
-    spark = spark_session(settings.spark.master, settings)
+    spark = spark_session(job.settings.spark.master, job.settings)
     try:
         with tempfile.TemporaryDirectory(prefix="textclf-model-") as folder:
             path = Path(folder) / "model.joblib"
-            joblib.dump(model.pipeline, path)
-            job_model = JobModel(str(path), model.name, model.version)
+            joblib.dump(job.model.pipeline, path)
+            job_model = JobModel(str(path), job.model.name, job.model.version)
             spark.sparkContext.addFile(job_model.path)
-            return run_spark_batch(
-                spark, job_model, input_location, output_location, settings, answers, run_id
-            )
+            return run_spark_batch(spark, job_model, job)
     finally:
         spark.stop()
         _pipeline.cache_clear()
 
 
-def score_file(
-    spark: SparkSession,
-    model: JobModel,
-    classes: list[str],
-    path: str,
-    target: str,
-    settings: BatchParams,
-    answers: PredictParams,
+def score_spark_file(
+    spark: SparkSession, model: JobModel, job: BatchJob, path: str, target: str
 ) -> int:
     """Score one input into a Parquet folder at `target`; returns its rows."""
     from pyspark.sql import functions as F
 
+    settings, classes = job.settings, job.model.classes
     frame = read_input(spark, path)
     batch.check_text_column(frame.columns, path, settings)
     keep = [settings.text_column]
@@ -164,7 +145,7 @@ def score_file(
         model=model,
         source_name=Path(path).name,
         settings=settings,
-        answers=answers,
+        min_confidence=job.predict.min_confidence,
         scored_at=batch.now(),
     )
     scored = ordered.mapInPandas(scorer, schema=output_schema(classes))
@@ -180,13 +161,13 @@ def _score_batches(
     model: JobModel,
     source_name: str,
     settings: BatchParams,
-    answers: PredictParams,
+    min_confidence: float,
     scored_at: str,
 ) -> Iterator[pd.DataFrame]:
     loaded = model.load()
     for chunk in batches:
         ids = batch.chunk_ids(chunk, source_name, settings, chunk[ROW].to_numpy())
-        scores = loaded.score(batch.texts_of(chunk, source_name, settings), answers.min_confidence)
+        scores = loaded.score(batch.texts_of(chunk, source_name, settings), min_confidence)
         yield batch.scored_frame(loaded, scores, ids, scored_at)
 
 
@@ -302,9 +283,9 @@ def job_settings(raw: dict) -> tuple[BatchParams, PredictParams]:
     )
 
 
-def settings_json(settings: BatchParams, answers: PredictParams) -> str:
+def settings_json(settings: BatchParams, predict: PredictParams) -> str:
     return json.dumps(
-        {"batch": dataclasses.asdict(settings), "predict": dataclasses.asdict(answers)}
+        {"batch": dataclasses.asdict(settings), "predict": dataclasses.asdict(predict)}
     )
 
 
@@ -322,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--master", help="Spark master [default: the cluster's]")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    settings, answers = job_settings(json.loads(args.settings))
+    settings, predict = job_settings(json.loads(args.settings))
     spark = spark_session(args.master, settings)
     try:
         with tempfile.TemporaryDirectory(prefix="textclf-model-") as folder:
@@ -330,9 +311,8 @@ def main(argv: list[str] | None = None) -> int:
                 stage_model(args.model, Path(folder)), args.model_name, args.model_version
             )
             spark.sparkContext.addFile(model.path)
-            result = run_spark_batch(
-                spark, model, args.input, args.output, settings, answers, args.run_id
-            )
+            job = BatchJob(model.load(), args.input, args.output, settings, predict, args.run_id)
+            result = run_spark_batch(spark, model, job)
     except TextclfError as error:
         log.error("%s", error)
         if args.result:
@@ -351,6 +331,6 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     # Run as a file (spark-submit, EMR): call the installed module instead, so the functions
     # Spark ships to its workers are imported there by name, with their model cache.
-    from textclf.ops import spark_job
+    from textclf.batch import spark_job
 
     sys.exit(spark_job.main())

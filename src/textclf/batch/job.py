@@ -1,10 +1,11 @@
-"""Batch prediction: score every new or changed input file under a location with a model.
+"""What every batch engine shares: the job (`BatchJob`), the inputs still to score, the output
+columns, and the manifest.
 
-Plain functions (the Prefect flow in `flows.py` is a thin layer over them). Inputs and outputs
-are local paths or `s3://` URLs. Each input (Parquet, CSV or JSONL) is read in chunks, so memory
-stays bounded whatever its size, and written as one Parquet file under the output location,
-atomically. A manifest (`_manifest.json` in the output location) records every scored input with
-its content fingerprint: a re-run scores nothing twice, and a changed input is scored again.
+Inputs and outputs are local paths or `s3://` URLs. Each input (Parquet, CSV or JSONL) becomes
+one Parquet output, `<input stem>.parquet`, under the output location. A manifest
+(`_manifest.json` in the output location) records every scored input with its content
+fingerprint: a re-run scores nothing twice, and a changed input is scored again. The engines
+(textclf.batch.local, .spark_job, .emr) differ only in how one input is scored.
 """
 
 from __future__ import annotations
@@ -14,24 +15,19 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from textclf.core import storage
 from textclf.core.errors import DataError
-from textclf.core.files import remove_leftovers
 from textclf.core.params import BatchParams, PredictParams
-from textclf.core.progress import Progress
-from textclf.core.tables import known_rows, read_chunks, table_format
+from textclf.core.tables import table_format
+from textclf.ml.persist import LoadedModel
 from textclf.ml.scoring import Scores
 from textclf.ml.text import as_texts
-from textclf.ml.workers import score_chunks
-from textclf.ops.models import LoadedModel
 
 MANIFEST = "_manifest.json"
 
@@ -48,56 +44,22 @@ class BatchResult:
         return {"scored": self.scored, "skipped": self.skipped, "failed": self.failed}
 
 
-def score_batch(
-    model: LoadedModel,
-    input_location: str,
-    output_location: str,
-    settings: BatchParams,
-    answers: PredictParams,
-    run_id: str | None = None,
-) -> BatchResult:
-    """Score the pending inputs with the engine `batch.engine` names: `local` (run_batch, here),
-    `spark` (spark_job, on batch.spark.master) or `emr-serverless` (the same job, on EMR).
-    `run_id` names the Spark run (and is EMR's idempotency token): a retry passes the same."""
-    if settings.engine == "local":
-        return run_batch(model, input_location, output_location, settings, answers)
-    run_id = run_id or new_run_id()
-    if settings.engine == "spark":
-        from textclf.ops.spark_job import run_here
+@dataclass(frozen=True)
+class BatchJob:
+    """One batch run: which model scores what, where the outputs go, and how (the `batch` and
+    `predict` params). `run_id` names the run's staging on Spark and is EMR's idempotency
+    token: a retry of the same job passes the same one."""
 
-        return run_here(model, input_location, output_location, settings, answers, run_id)
-    from textclf.ops.emr import EmrSettings, run_on_emr
-
-    return run_on_emr(
-        model, input_location, output_location, settings, answers, run_id, EmrSettings.from_env()
-    )
+    model: LoadedModel
+    input_location: str
+    output_location: str
+    settings: BatchParams
+    predict: PredictParams
+    run_id: str = field(default_factory=lambda: new_run_id())
 
 
 def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-
-
-def run_batch(
-    model: LoadedModel,
-    input_location: str,
-    output_location: str,
-    settings: BatchParams,
-    answers: PredictParams,
-) -> BatchResult:
-    """Score each pending input; a bad file is reported in `failed` and the others still run.
-    Rows under `answers.min_confidence` are labelled `uncertain`."""
-    if not storage.is_remote(output_location):
-        for leftover in remove_leftovers(output_location):
-            log.warning("removed %s, left by a run that was killed", leftover)
-    scored_at = now()  # one time per run: the output does not depend on how it was split up
-    return score_inputs(
-        model,
-        input_location,
-        output_location,
-        lambda pending, target: score_file(
-            model, pending.path, target, settings, answers, scored_at
-        ),
-    )
 
 
 def score_inputs(
@@ -113,7 +75,7 @@ def score_inputs(
     manifest = load_manifest(output_location)
     result = BatchResult()
     for pending in pending_inputs(input_location, manifest, result):
-        target = storage.join(output_location, f"{pending.relative}.parquet")
+        target = storage.join(output_location, pending.output)
         try:
             rows = score(pending, target)
         except DataError as error:
@@ -127,8 +89,17 @@ def score_inputs(
 @dataclass(frozen=True)
 class PendingInput:
     path: str
-    relative: str  # below the input location; the output and the manifest key use it
+    relative: str  # below the input location; the manifest key
     fingerprint: str
+
+    @property
+    def output(self) -> str:
+        return output_name(self.relative)
+
+
+def output_name(relative: str) -> str:
+    """An input's output, below the output location: `<folders>/<input stem>.parquet`."""
+    return str(PurePosixPath(relative).with_suffix(".parquet"))
 
 
 def pending_inputs(
@@ -136,8 +107,19 @@ def pending_inputs(
 ) -> Iterator[PendingInput]:
     """The inputs the manifest has not seen with their current content; the others go to
     `result.skipped`."""
+    outputs = {output_name(name): name for name in manifest["inputs"]}
     for path in list_inputs(input_location):
         relative = storage.relative(path, input_location)
+        claimed = outputs.setdefault(output_name(relative), relative)
+        if claimed != relative:
+            error = DataError(
+                path,
+                f"its output {output_name(relative)} is also {claimed}'s",
+                "give inputs in one folder different names before their extension",
+            )
+            log.error("left unscored: %s", error)
+            result.failed.append({"input": relative, "error": str(error)})
+            continue
         fingerprint = storage.fingerprint(path)
         done = manifest["inputs"].get(relative)
         if done and done["fingerprint"] == fingerprint:
@@ -180,47 +162,6 @@ def list_inputs(location: str) -> list[str]:
         for path in storage.find_files(location)
         if table_format(path) and Path(path).name != MANIFEST
     ]
-
-
-def score_file(
-    model: LoadedModel,
-    path: str,
-    target: str,
-    settings: BatchParams,
-    answers: PredictParams,
-    scored_at: str,
-) -> int:
-    """Score one input chunk by chunk (on `batch.workers` processes) into a temporary Parquet
-    file, then publish it whole."""
-    rows = 0
-    with (
-        storage.published(target) as local,
-        Progress(f"scoring {Path(path).name}", total=known_rows(path)) as progress,
-    ):
-        writer = None
-        try:
-            scored = score_chunks(
-                model.pipeline,
-                read_chunks(path, settings.chunk_rows),
-                lambda chunk: texts_of(chunk, path, settings),
-                answers.min_confidence,
-                settings.workers,
-            )
-            for chunk, scores in scored:
-                ids = chunk_ids(chunk, path, settings, np.arange(rows, rows + len(chunk)))
-                frame = scored_frame(model, scores, ids, scored_at)
-                table = pa.Table.from_pandas(frame, preserve_index=False)
-                if writer is None:
-                    writer = pq.ParquetWriter(local, table.schema)
-                writer.write_table(table)
-                rows += len(chunk)
-                progress.update(len(chunk))
-        finally:
-            if writer is not None:
-                writer.close()
-        if writer is None:
-            raise DataError(path, "the file has no rows", "remove it or add rows")
-    return rows
 
 
 def texts_of(chunk: pd.DataFrame, path: str, settings: BatchParams) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from textclf.core.files import file_digest, read_json
+from textclf.core.files import file_digest, read_json, write_text
 from textclf.core.layout import Layout
 from textclf.core.params import Params, flatten
 from textclf.ml.metrics import HEADLINE, HIGHER_IS_BETTER
@@ -215,3 +215,10 @@ def _params(params: Params) -> list[str]:
 
 def _cell(value: Any) -> str:
     return str(value).replace("|", "\\|")
+
+
+def run(params: Params, layout: Layout) -> dict:
+    """The card stage: reports/model_card.md."""
+    card = model_card(params, layout)
+    write_text(card, layout.model_card)
+    return {"model_card": str(layout.model_card), "lines": card.count("\n")}

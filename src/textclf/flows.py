@@ -18,14 +18,19 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
-from textclf.core import retry
+from textclf.batch.engines import score_batch
+from textclf.batch.job import BatchJob, BatchResult, new_run_id
+from textclf.core import environment
 from textclf.core.errors import DataError, retryable
 from textclf.core.layout import Layout
 from textclf.core.logs import ROOT, setup_logging
-from textclf.core.params import BatchParams, Params, PredictParams, load_params
-from textclf.ops.batch import BatchResult, new_run_id, score_batch
-from textclf.ops.models import LoadedModel, load_model
-from textclf.ops.registry import CHAMPION, alias_uri
+from textclf.core.params import Params
+from textclf.ml.params import load_params
+from textclf.ml.persist import LoadedModel
+from textclf.monitor.drift import monitor_batch
+from textclf.registry.models import load_model
+from textclf.registry.versions import CHAMPION, alias_uri
+from textclf.retrain.loop import run_retrain
 
 RETRAIN_DEPLOYMENT = "retrain/retrain"
 
@@ -54,29 +59,20 @@ def load_model_task(name: str) -> LoadedModel:
 
 
 @task(retries=2, retry_delay_seconds=5, retry_condition_fn=_retry_condition)
-def score_task(
-    model: LoadedModel,
-    input_location: str,
-    output_location: str,
-    settings: BatchParams,
-    answers: PredictParams,
-    run_id: str,
-) -> BatchResult:
-    """On any engine (batch.engine); a retry reuses `run_id`, so it never starts a second EMR
-    job run for the same flow run."""
-    return score_batch(model, input_location, output_location, settings, answers, run_id)
+def score_task(job: BatchJob) -> BatchResult:
+    """On any engine (batch.engine); a retry reuses the job's `run_id`, so it never starts a
+    second EMR job run for the same flow run."""
+    return score_batch(job)
 
 
 @task(retries=2, retry_delay_seconds=5, retry_condition_fn=_retry_condition)
 def monitor_task(model: LoadedModel, input_file: str, scored_file: str, params: Params) -> dict:
-    from textclf.ops.monitor import monitor_batch
-
     reference = Layout(Path(params.source).parent).test_split
     return monitor_batch(model, input_file, scored_file, params, reference).as_dict()
 
 
 def _start_run() -> None:
-    retry.apply_to_process()
+    environment.apply_to_process()
     setup_logging()
     forward_library_logs()
 
@@ -95,7 +91,7 @@ def batch_predict(
     source = input_location or params.batch.input
     target = output_location or params.batch.output
     model = load_model_task(params.registry.model_name)
-    result = score_task(model, source, target, params.batch, params.predict, _run_id())
+    result = score_task(BatchJob(model, source, target, params.batch, params.predict, _run_id()))
     logger.info(
         "scored %d file(s), skipped %d already scored, %d failed",
         len(result.scored),
@@ -143,10 +139,8 @@ def monitor_flow(
 
 @flow(name="retrain")
 def retrain_flow(checkout: str = ".", reason: str = "scheduled") -> dict:
-    """Retrain in a tree of its own at the newest base branch (textclf.ops.retrain); `checkout`
+    """Retrain in a tree of its own at the newest base branch (textclf.retrain.loop); `checkout`
     is only read. `reason` is "drift" when a drift verdict started it."""
-    from textclf.ops.retrain import run_retrain
-
     _start_run()
     summary = run_retrain(Path(checkout), reason)
     get_run_logger().info("retraining: %s", summary["outcome"])

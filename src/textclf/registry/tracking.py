@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from textclf.core.errors import DataError, ServiceUnavailable
+from textclf.core.files import read_json
 from textclf.core.health import health_problem
 
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
@@ -75,3 +76,12 @@ def mlflow_error(error: Exception, where: str) -> Exception:
         f"MLflow did not answer ({type(error).__name__}: {error})",
         "retry when the tracking server is up",
     )
+
+
+def load_run_record(path: Path) -> dict[str, str]:
+    if not path.exists():
+        raise DataError(path, "no tracked run recorded", "run `dvc repro` (the track stage) first")
+    record = read_json(path)
+    if "run_id" not in record:
+        raise DataError(path, "tracking was disabled for this run", "set mlflow.enabled: true")
+    return record

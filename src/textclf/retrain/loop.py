@@ -7,7 +7,7 @@ that commit's own locked environment (`uv run --frozen`), so the code that train
 commit names. The checkout's working tree, its environment and its settings files are only read
 (`.dvc/config.local`: the DVC remote; its DVC cache is shared).
 
-Steps: pull the data, fold new labelled files in (textclf.ops.deliveries), `dvc repro`; when
+Steps: pull the data, fold new labelled files in (textclf.retrain.deliveries), `dvc repro`; when
 dvc.lock changed, commit it with the reports and deliveries on `retrain/<UTC time>`, push the DVC
 outputs, then the branch, register the model (its `git_commit` tag names that commit), apply the
 promotion policy, and open a pull request whose body is the metric report against the base
@@ -29,12 +29,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from textclf.core import gitrepo
 from textclf.core.errors import ServiceUnavailable, StepFailed
 from textclf.core.layout import Layout
-from textclf.core.params import load_params
-from textclf.ops import gitrepo
-from textclf.ops.deliveries import fold_in
-from textclf.ops.github import open_pull_request, repository_from_remote
+from textclf.ml.params import load_params
+from textclf.retrain.deliveries import fold_in
+from textclf.retrain.github import open_pull_request, repository_from_remote
 
 log = logging.getLogger(__name__)
 RESULTS = ("dvc.lock", "params.yaml", "reports", "data")  # what a retraining commit holds

@@ -23,11 +23,15 @@ import pandas as pd
 import yaml
 from scipy.stats import binomtest
 
-from textclf.core.errors import DataError
+from textclf.core.errors import DataError, ServiceUnavailable
+from textclf.core.files import write_text
 from textclf.core.layout import Layout
 from textclf.core.params import flatten
-from textclf.ml.metrics import HEADLINE, HIGHER_IS_BETTER
-from textclf.ops.tracking import is_server
+from textclf.ml.metrics import HEADLINE, HIGHER_IS_BETTER, compute_metrics
+from textclf.ml.params import load_params
+from textclf.registry.models import load_model
+from textclf.registry.tracking import is_server, tracking_uri
+from textclf.registry.versions import CHAMPION, alias_uri
 
 MARKER = "<!-- textclf-report -->"
 log = logging.getLogger(__name__)
@@ -156,7 +160,7 @@ def changed_params(base: dict, new: dict) -> list[tuple[str, Any, Any]]:
     return [(k, old.get(k), current.get(k)) for k in keys if old.get(k) != current.get(k)]
 
 
-def build_report(
+def pr_markdown(
     base: Snapshot,
     new: Snapshot,
     figures: str | None = None,
@@ -342,10 +346,8 @@ def mlflow_link(run: dict[str, Any]) -> str | None:
 
 def write_report(base_rev: str, root: Path, output: Path) -> Path:
     """Write `output`/report.md and copy this revision's figures beside it."""
-    from textclf.core.files import write_text
-
     champion = champion_snapshot(root)
-    report = build_report(
+    report = pr_markdown(
         git_snapshot(base_rev, root), workspace_snapshot(root), "figures", champion
     )
     figures = output / "figures"
@@ -361,21 +363,13 @@ def write_report(base_rev: str, root: Path, output: Path) -> Path:
 def champion_snapshot(root: Path) -> Snapshot | None:
     """The registry's champion scored on the workspace's test rows, when a tracking server is
     configured and answers and there is a champion; None otherwise (the report says so)."""
-    from textclf.core.errors import DataError as NoChampion
-    from textclf.core.errors import ServiceUnavailable
-    from textclf.core.params import load_params
-    from textclf.ml.metrics import compute_metrics
-    from textclf.ops.models import load_model
-    from textclf.ops.registry import CHAMPION, alias_uri
-    from textclf.ops.tracking import tracking_uri
-
     test_split = Layout(root).test_split
     if not is_server(tracking_uri(root)) or not test_split.exists():
         return None
     name = load_params(root / "params.yaml").registry.model_name
     try:
         model = load_model(alias_uri(name, CHAMPION), root)
-    except (NoChampion, ServiceUnavailable) as error:
+    except (DataError, ServiceUnavailable) as error:  # no champion yet, or no registry
         log.warning("champion not compared: %s", error)
         return None
     test = pd.read_parquet(test_split, columns=["text", "label"])
