@@ -2,36 +2,63 @@
 # sample; `make test` runs the test suite. Both work offline apart from the package index.
 SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
-RUN := $(UV) run --frozen
+# `setup` syncs .venv when uv.lock or pyproject.toml changed (a stamp in .venv records it), so
+# the other targets run without syncing again (and without recompiling its bytecode).
+RUN := $(UV) run --frozen --no-sync
+VENV_STAMP := .venv/.synced
+SPARK_STAMP := .venv/.synced-spark
 export UV_PYTHON_DOWNLOADS := never
 # This machine sets PYTHONDONTWRITEBYTECODE, so compile once at install, not on every import.
 export UV_COMPILE_BYTECODE := 1
+# No usage telemetry leaves this machine: these are defaults, a value in your environment wins
+# (docs/telemetry.md says how to opt in). textclf's own commands set the same in their process.
+export DO_NOT_TRACK ?= true
+export MLFLOW_DISABLE_TELEMETRY ?= true
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export COLLECT_ANALYTICS ?= false
+export NO_MKDOCS_2_WARNING ?= 1
 
-.PHONY: all setup repro test test-fast lint format bench bench-serve bench-spark emr-env hooks clean help stack-up stack-down push pull deploy worker serve \
+.PHONY: all setup repro test test-fast lint format docs docs-serve bench bench-serve bench-spark emr-env hooks clean help stack-up stack-down push pull deploy worker serve \
 	infra-check infra-bootstrap infra-init infra-plan infra-apply infra-destroy infra-settings
 
 all: setup repro ## set up the environment, then `dvc repro` on the bundled sample
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 $(UV):
 	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
 
 # --inexact: keeps the Spark extra once `make test` has installed it (pyspark is a 456 MB
 # download that `make` itself does not need).
-setup: $(UV) ## create .venv from uv.lock (the project itself installed editable)
-	$(UV) sync --frozen --extra stack --inexact
+setup: $(VENV_STAMP) ## create .venv from uv.lock (the project itself installed editable)
 
-repro: setup ## reproduce the DVC pipeline
+$(VENV_STAMP): uv.lock pyproject.toml | $(UV)
+	@echo "installing the locked environment into .venv (uv sync; the first time takes a minute)"
+	$(UV) sync --frozen --extra stack --inexact --quiet
+	@touch $@
+
+$(SPARK_STAMP): $(VENV_STAMP)
+	@echo "adding the Spark extra (pyspark) to .venv"
+	$(UV) sync --frozen --extra stack --extra spark --inexact --quiet
+	@touch $@
+
+repro: setup ## reproduce the DVC pipeline, then say what it produced
 	$(RUN) dvc repro
+	@echo
+	@$(RUN) textclf outcome
 
-test: setup ## run the whole test suite (installs the Spark extra for the Spark job's tests)
-	$(UV) sync --frozen --extra stack --extra spark --inexact
-	$(RUN) pytest
+test: $(SPARK_STAMP) ## run the whole test suite (installs the Spark extra for the Spark job's tests)
+	$(RUN) pytest --durations=25
 
 test-fast: setup ## unit tests only (no end-to-end pipeline runs)
 	$(RUN) pytest -m "not integration"
+
+docs: setup ## build the documentation site into site/ (strict: a broken link or page fails)
+	$(RUN) mkdocs build --strict --quiet
+
+docs-serve: setup ## serve the documentation on http://127.0.0.1:8000 while you edit it
+	$(RUN) mkdocs serve --dev-addr 127.0.0.1:8000
 
 lint: setup ## ruff, black and the layer contract (import-linter), as CI runs them
 	$(RUN) ruff check .
@@ -48,11 +75,10 @@ bench: setup ## full-IMDB benchmarks (need ../shared/datasets); print numbers
 	$(RUN) python bench/batch_scoring.py
 	$(RUN) python bench/unlabelled_vectors.py
 
-bench-spark: setup ## the Spark job on local[1]/local[2] against the single-process path (full IMDB)
-	$(UV) sync --frozen --extra stack --extra spark --inexact
+bench-spark: $(SPARK_STAMP) ## the Spark job on local[1]/local[2] against one process (full IMDB)
 	$(RUN) python bench/spark_batch.py
 
-emr-env: setup ## build the Spark job's packed environment and upload it to $$TEXTCLF_EMR_STAGING
+emr-env: setup ## build the Spark job's packed environment and upload it to TEXTCLF_EMR_STAGING
 	$(STACK_ENV) $(RUN) python scripts/build-emr-env.py --upload
 
 bench-serve: setup ## load on the online service with wrk (apt-get install wrk); prints latencies
@@ -107,7 +133,7 @@ infra-plan: ## terraform plan for ENV
 infra-apply: ## apply the plan that infra-plan saved
 	$(TF) apply $(ENV).tfplan
 
-infra-destroy: ## tear ENV down (README: set deletion_protection = false first)
+infra-destroy: ## tear ENV down (docs/aws.md: set deletion_protection = false first)
 	$(TF) destroy -var-file=envs/$(ENV).tfvars
 
 infra-settings: setup ## write ENV's outputs into .dvc/config.local and .stack/env

@@ -35,6 +35,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from peak_memory import PeakMemory
+from results import recorded  # bench/results.py, beside this script
 from textclf.batch import job, local
 from textclf.batch.job import BatchJob
 from textclf.core.params import Params
@@ -164,4 +165,5 @@ def large_input(
 
 
 if __name__ == "__main__":
-    main()
+    with recorded("batch_scoring"):
+        main()

@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from peak_memory import PeakMemory
+from results import recorded  # bench/results.py, beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ARCHIVE = REPO.parent / "shared/datasets/imdb/aclImdb_v1.tar.gz"
@@ -203,4 +204,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with recorded("full_imdb"):
+        main()

@@ -24,6 +24,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from results import recorded  # bench/results.py, beside this script
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ARCHIVE = REPO.parent / "shared/datasets/imdb/aclImdb_v1.tar.gz"
 
@@ -104,4 +106,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with recorded("retrain_loop"):
+        main()

@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results import recorded  # bench/results.py, beside this script
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ARCHIVE = REPO.parent / "shared/datasets/imdb/aclImdb_v1.tar.gz"
 BATCH = 64
@@ -191,4 +193,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with recorded("serve_load"):
+        main()

@@ -28,6 +28,7 @@ import joblib
 import pandas as pd
 
 from peak_memory import PeakMemory
+from results import recorded  # bench/results.py, beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ARCHIVE = REPO.parent / "shared/datasets/imdb/aclImdb_v1.tar.gz"
@@ -162,4 +163,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with recorded("spark_batch"):
+        main()

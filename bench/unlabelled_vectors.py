@@ -25,6 +25,7 @@ import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedGroupKFold
 
+from results import recorded  # bench/results.py, beside this script
 from textclf.core.params import Params
 from textclf.ml.model import build_pipeline, word_vectors_for
 from textclf.ml.params import load_params
@@ -98,4 +99,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with recorded("unlabelled_vectors"):
+        main()

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
+from results import recorded  # bench/results.py, beside this script
 from textclf.ml import vectorize
 from textclf.ml.model import TextNormalizer
 from textclf.ml.params import load_params
@@ -105,4 +106,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with recorded("vectorizer"):
+        main()

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from textclf.core import environment
 from textclf.core.params import DatasetParams, NormalizeOptions
 from textclf.ml.params import load_params
 
@@ -35,6 +36,9 @@ STACK_SETTINGS = (
 )
 for _name in STACK_SETTINGS:
     os.environ.pop(_name, None)
+# No usage telemetry from the servers and tools the tests start (docs/telemetry.md), and the
+# retry policy the entry points use.
+environment.apply_to_process()
 
 REPO_PARAMS = load_params(REPO_ROOT / "params.yaml")
 

@@ -86,6 +86,14 @@ _register_stage_commands()
 
 
 @app.command()
+def outcome(root: Path = RootOption) -> None:
+    """What the last `dvc repro` produced: test accuracy, where the reports, model and run are."""
+    from textclf.pipeline.outcome import outcome as lines
+
+    typer.echo("\n".join(_guard(lambda: lines(Layout(root)))))
+
+
+@app.command()
 def register(
     params: Path = ParamsOption,
     root: Path = RootOption,

@@ -23,7 +23,7 @@ from textclf.batch.job import BatchJob, BatchResult, new_run_id
 from textclf.core import environment
 from textclf.core.errors import DataError, retryable
 from textclf.core.layout import Layout
-from textclf.core.logs import ROOT, setup_logging
+from textclf.core.logs import ROOT
 from textclf.core.params import Params
 from textclf.ml.params import load_params
 from textclf.ml.persist import LoadedModel
@@ -72,8 +72,9 @@ def monitor_task(model: LoadedModel, input_file: str, scored_file: str, params: 
 
 
 def _start_run() -> None:
+    # No handler of our own here: the records reach the console through Prefect's root handler
+    # and the flow run's log through its API handler; one more would print each line twice.
     environment.apply_to_process()
-    setup_logging()
     forward_library_logs()
 
 

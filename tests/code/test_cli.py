@@ -212,3 +212,23 @@ def test_batch_engine_option_is_checked_before_anything_runs(tmp_path: Path) -> 
     assert "batch.engine is 'dask'" in result.output
     assert "emr-serverless, local, spark" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_every_option_and_argument_of_every_command_is_described() -> None:
+    import click
+    import typer
+
+    def commands(group: click.Group, path: str):
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                yield from commands(command, f"{path} {name}")
+            else:
+                yield f"{path} {name}", command
+
+    undescribed = [
+        f"{path} {param.name}"
+        for path, command in commands(typer.main.get_command(app), "textclf")
+        for param in command.params
+        if not getattr(param, "help", None)
+    ]
+    assert not undescribed

@@ -93,6 +93,53 @@ def test_bad_values_name_the_field_and_the_file(tmp_path: Path, edit, field: str
     assert str(error.value).startswith(str(path))
 
 
+@pytest.mark.parametrize(
+    ("edit", "field", "problem"),
+    [
+        # values scikit-learn rejects: asked without fitting, when the file is read
+        (lambda raw: raw["train"]["classifier"].update(C="abc"), "train.classifier.C", "Got 'abc'"),
+        (lambda raw: raw["train"]["classifier"].update(C=-1), "train.classifier.C", "Got -1"),
+        (
+            lambda raw: raw["train"]["vectorizer"].update(ngram_range=[3, 1]),
+            "train.vectorizer.ngram_range",
+            "lower boundary larger than the upper boundary",
+        ),
+        # rules that span fields
+        (
+            lambda raw: (
+                raw["train"].update(calibration="isotonic"),
+                raw["prepare"].update(validation_size=0),
+            ),
+            "train.calibration",
+            "fitted on the validation split",
+        ),
+        (
+            lambda raw: raw["train"].update(nb_weighting=False),
+            "train.nb_interpolation",
+            "nb_weighting is off",
+        ),
+        (lambda raw: raw["registry"].update(metric="acuracy"), "registry.metric", "'acuracy'"),
+    ],
+)
+def test_every_rule_is_checked_when_the_file_is_read(tmp_path: Path, edit, field, problem):
+    """Not when the value is first used: a retrain would otherwise push a branch and register a
+    version before promotion found the metric misspelt."""
+    path = write(tmp_path, edit)
+    with pytest.raises(DataError) as error:
+        load_params(path)
+    assert error.value.field == field
+    assert problem in error.value.problem
+    assert str(error.value).startswith(str(path))
+
+
+def test_a_value_scikit_learn_rejects_is_exit_2_before_any_data_is_read(tmp_path) -> None:
+    path = write(tmp_path, lambda raw: raw["train"]["classifier"].update(C=-1))
+    result = CliRunner().invoke(app, ["ingest", "--params", str(path), "--root", str(tmp_path)])
+    assert result.exit_code == 2
+    assert f"{path}, field 'train.classifier.C'" in result.output
+    assert not (tmp_path / "data").exists()
+
+
 def test_an_optional_section_may_be_null(tmp_path: Path) -> None:
     assert load_params(REPO_ROOT / "params.yaml").train.word_vectors.dims == 200
     path = write(tmp_path, lambda raw: raw["train"].update(word_vectors=None))

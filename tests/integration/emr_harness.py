@@ -23,8 +23,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pyspark
-
 from textclf.core import storage
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -119,6 +117,8 @@ class FakeEmr:
         result_at = arguments.index("--result") + 1
         result_location, arguments[result_at] = arguments[result_at], str(folder / "result.json")
         self.mirrors = list(mirrors.values())
+
+        import pyspark  # the Spark extra: only `make test` installs it, not `make`
 
         spark_home = Path(pyspark.__file__).parent
         zips = sorted(str(path) for path in (spark_home / "python" / "lib").glob("*.zip"))

@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import REPO_ROOT, SHARED_DATASETS, make
 from textclf.batch import spark_job
-from textclf.batch.job import MANIFEST, BatchJob
+from textclf.batch.job import MANIFEST, BatchJob, output_name
 from textclf.batch.local import run_local
 from textclf.core.params import BatchParams, PredictParams, PrepareParams, TrainParams
 from textclf.core.tables import read_table
@@ -110,8 +110,8 @@ def test_spark_gives_the_single_machine_scores(spark, model, reviews, tmp_path) 
     )
     assert not result.failed and len(result.scored) == 3
     for name, count in rows.items():
-        expected = read_table(str(tmp_path / "single" / f"{name}.parquet"))
-        folder = tmp_path / "spark" / f"{name}.parquet"
+        expected = read_table(str(tmp_path / "single" / output_name(name)))
+        folder = tmp_path / "spark" / output_name(name)
         assert folder.is_dir() and (folder / "_SUCCESS").exists()
         assert len(list(folder.glob("part-*.parquet"))) > 1  # written by several tasks
         got = read_table(str(folder))
@@ -184,7 +184,7 @@ def job_command(model: spark_job.JobModel, incoming: Path, scored: Path, run_id:
     settings = spark_job.settings_json(make(BatchParams, chunk_rows=500), ANSWERS)
     return [
         sys.executable,
-        str(REPO_ROOT / "src" / "textclf" / "ops" / "spark_job.py"),  # as spark-submit runs it
+        str(REPO_ROOT / "src" / "textclf" / "batch" / "spark_job.py"),  # as spark-submit runs it
         *("--input", str(incoming), "--output", str(scored), "--model", model.path),
         *("--model-name", model.name, "--model-version", model.version),
         *("--settings", settings, "--run-id", run_id, "--master", "local[2]"),
@@ -226,7 +226,7 @@ def test_a_killed_job_is_finished_by_the_next_run_without_duplicates(
     manifest = json.loads((scored / MANIFEST).read_text())["inputs"]
     assert len(manifest) == 4
     for name in manifest:
-        out = read_table(str(scored / f"{name}.parquet"))
+        out = read_table(str(scored / output_name(name)))
         assert len(out) == 1000 and out["id"].is_unique
     assert not (scored / spark_job.STAGING).exists()
 

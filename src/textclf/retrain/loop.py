@@ -5,7 +5,9 @@ It runs in a working tree of its own at the newest commit of `retrain.base_branc
 worktree` of the checkout it is started from, whose `origin` is the remote it pushes to), with
 that commit's own locked environment (`uv run --frozen`), so the code that trains is the code the
 commit names. The checkout's working tree, its environment and its settings files are only read
-(`.dvc/config.local`: the DVC remote; its DVC cache is shared).
+(`.dvc/config.local`: the DVC remote; its DVC cache is shared). The environments are kept between
+runs, one per uv.lock (`retrain_environment`): a run whose lock an earlier run had installs only
+the project itself, from its tree; runs that share one take turns (a file lock).
 
 Steps: pull the data, fold new labelled files in (textclf.retrain.deliveries), `dvc repro`; when
 dvc.lock changed, commit it with the reports and deliveries on `retrain/<UTC time>`, push the DVC
@@ -17,15 +19,19 @@ leaves no branch and no version, and the next run does the work again.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import logging
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 import pandas as pd
 
@@ -38,6 +44,22 @@ from textclf.retrain.github import open_pull_request, repository_from_remote
 
 log = logging.getLogger(__name__)
 RESULTS = ("dvc.lock", "params.yaml", "reports", "data")  # what a retraining commit holds
+ENVIRONMENTS_ENV = "TEXTCLF_RETRAIN_ENVIRONMENTS"
+
+
+def environments_folder() -> Path:
+    """Where retraining keeps its environments: TEXTCLF_RETRAIN_ENVIRONMENTS, else the user's
+    cache folder (XDG_CACHE_HOME, else ~/.cache) under textclf/."""
+    if os.environ.get(ENVIRONMENTS_ENV):
+        return Path(os.environ[ENVIRONMENTS_ENV])
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "textclf" / "retrain-environments"
+
+
+def retrain_environment(tree: Path) -> Path:
+    """The environment a tree runs in: one per uv.lock and Python version."""
+    key = hashlib.sha256((tree / "uv.lock").read_bytes() + sys.version.encode()).hexdigest()
+    return environments_folder() / key[:16]
 
 
 class Retraining:
@@ -50,6 +72,7 @@ class Retraining:
             self.env.pop(inherited, None)
         self.summary: dict = {"steps": []}
         self.tree = Path(tempfile.mkdtemp(prefix="textclf-retrain-")) / "tree"
+        self._environment_lock: IO[str] | None = None
 
     def step(self, name: str, *command: str, run: bool = True) -> str:
         """Run a command in the tree with the tree's environment; `textclf` exits 3 when a
@@ -77,6 +100,7 @@ class Retraining:
         local = self.checkout / ".dvc" / "config.local"
         if local.exists():
             shutil.copyfile(local, self.tree / ".dvc" / "config.local")
+        self._use_environment(retrain_environment(self.tree))
         self.step(
             "cache",
             "dvc",
@@ -88,7 +112,18 @@ class Retraining:
         )
         return commit
 
+    def _use_environment(self, environment: Path) -> None:
+        """Run the tree's commands in `environment` (uv creates or updates it at the first
+        step), holding its lock until the tree closes."""
+        environment.parent.mkdir(parents=True, exist_ok=True)
+        self._environment_lock = open(environment.with_suffix(".lock"), "w")  # noqa: SIM115
+        fcntl.flock(self._environment_lock, fcntl.LOCK_EX)  # another run may be using it
+        self.env["UV_PROJECT_ENVIRONMENT"] = str(environment)
+
     def close_tree(self) -> None:
+        if self._environment_lock is not None:
+            self._environment_lock.close()  # releases the lock
+            self._environment_lock = None
         gitrepo.git(self.checkout, "worktree", "remove", "--force", str(self.tree), check=False)
         gitrepo.git(self.checkout, "worktree", "prune", check=False)
         shutil.rmtree(self.tree.parent, ignore_errors=True)
