@@ -48,11 +48,14 @@ repro: setup ## reproduce the DVC pipeline, then say what it produced
 	@echo
 	@$(RUN) textclf outcome
 
+# Two workers, a test file per worker at a time (its tests share their servers and repositories);
+# tests/conftest.py starts the slowest files first. The 25 slowest tests are printed at the end.
+PYTEST_WORKERS ?= 2
 test: $(SPARK_STAMP) ## run the whole test suite (installs the Spark extra for the Spark job's tests)
-	$(RUN) pytest --durations=25
+	$(RUN) pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25
 
-test-fast: setup ## unit tests only (no end-to-end pipeline runs)
-	$(RUN) pytest -m "not integration"
+test-fast: setup ## the tests that start no server and run no pipeline (under two minutes)
+	$(RUN) pytest -n $(PYTEST_WORKERS) -m "not integration" --ignore=tests/integration --durations=10
 
 docs: setup ## build the documentation site into site/ (strict: a broken link or page fails)
 	$(RUN) mkdocs build --strict --quiet

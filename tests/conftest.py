@@ -138,3 +138,27 @@ def csv_params(tmp_path: Path):
         return make(DatasetParams, source=str(path), download_dir=str(tmp_path / "dl"), **overrides)
 
     return write
+
+
+# The slowest test files first (as `make test --durations` measured them), so that
+# pytest-xdist's `--dist loadfile` starts them early on their own workers and the workers finish
+# together; a file's own tests keep their order, on one worker.
+SLOWEST_FIRST = (
+    "test_retrain_faults.py",
+    "test_flows.py",
+    "test_retrain_loop.py",
+    "test_pipeline.py",
+    "test_emr.py",
+    "test_registry.py",
+    "test_serve.py",
+    "test_stack.py",
+    "test_sweep.py",
+    "test_spark_job.py",
+    "test_server_units.py",
+    "test_report.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: place for place, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

@@ -26,6 +26,7 @@ COMMANDS = [
     "infra",
     "ingest",
     "monitor-batch",
+    "outcome",
     "predict",
     "prepare",
     "promote",
@@ -232,3 +233,20 @@ def test_every_option_and_argument_of_every_command_is_described() -> None:
         if not getattr(param, "help", None)
     ]
     assert not undescribed
+
+
+def test_outcome_says_the_accuracy_and_where_things_are(tmp_path: Path) -> None:
+    missing = runner.invoke(app, ["outcome", "--root", str(tmp_path)])
+    assert missing.exit_code == 2 and "run the pipeline first" in missing.output
+    (tmp_path / "reports").mkdir()
+    metrics = {"accuracy": 0.864, "macro_f1": 0.8638, "test_rows": 1000}
+    metrics["intervals"] = {"accuracy": {"low": 0.842, "high": 0.885}}
+    (tmp_path / "reports/metrics.json").write_text(json.dumps(metrics))
+    result = runner.invoke(app, ["outcome", "--root", str(tmp_path)])
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[0] == (
+        "test accuracy 86.4% (95% interval 84.2%-88.5%) on 1,000 rows, macro-F1 0.864"
+    )
+    assert "model:   models/model.joblib" in lines
+    assert "MLflow:  no tracked run in reports/mlflow_run.json" in lines

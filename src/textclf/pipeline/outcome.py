@@ -33,7 +33,7 @@ def outcome(layout: Layout) -> list[str]:
                 f"         see it: uv run mlflow ui --backend-store-uri sqlite:///{LOCAL_STORE}"
             )
     else:
-        lines.append("MLflow:  not tracked (mlflow.enabled is false)")
+        lines.append(f"MLflow:  no tracked run in {layout.run_record.relative_to(layout.root)}")
     lines.append(
         "next:    make test | uv run textclf --help | make stack-up && make push (DVC remote)"
     )
