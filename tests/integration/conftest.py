@@ -99,3 +99,8 @@ def champion_repo(reproduced_repo: Path, tmp_path_factory) -> Path:
         repo, {"MLFLOW_TRACKING_URI": f"sqlite:///{repo / 'flows.db'}"}, "textclf-imdb"
     )
     return repo
+
+
+# A temporary Prefect server starts in about 15 s here; Prefect's default wait (30 s) is too
+# short on a loaded machine (a sweep's two experiments beside it).
+HARNESS_STARTUP_SECONDS = 120

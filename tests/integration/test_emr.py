@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from tests.conftest import NEGATIVE, POSITIVE, REPO_ROOT, free_port, make
+from tests.integration.conftest import HARNESS_STARTUP_SECONDS
 from tests.integration.emr_harness import (
     ACCOUNT,
     REGION,
@@ -316,7 +317,10 @@ def test_the_batch_predict_flow_on_emr_serverless(
         Body=unlabelled[["id", "text"]].head(300).to_parquet(),
     )
     # the champion's environment is this checkout's: the copy's code and lock are the same
-    with prefect_test_harness(), FakeEmr(env["application_id"], tmp_path / "emr", runs):
+    with (
+        prefect_test_harness(server_startup_timeout=HARNESS_STARTUP_SECONDS),
+        FakeEmr(env["application_id"], tmp_path / "emr", runs),
+    ):
         summary = batch_predict(
             input_location=INCOMING,
             output_location=SCORED,

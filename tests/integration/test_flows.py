@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from tests.infra.units import service
-from tests.integration.conftest import copy_repo, register_champion, sh
+from tests.integration.conftest import HARNESS_STARTUP_SECONDS, copy_repo, register_champion, sh
 from textclf.core.errors import DataError
 from textclf.infra import stack
 
@@ -56,7 +56,7 @@ def test_batch_predict_flow_logic(champion_repo: Path, tmp_path: Path, monkeypat
         "params_path": "params.yaml",
         "retrain_on_drift": False,
     }
-    with prefect_test_harness():
+    with prefect_test_harness(server_startup_timeout=HARNESS_STARTUP_SECONDS):
         with pytest.raises(
             DataError, match=r"1 input file\(s\) could not be scored: corrupt.parquet"
         ):
