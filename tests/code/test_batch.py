@@ -287,3 +287,16 @@ def test_a_dead_helper_is_reported_when_the_next_chunk_is_handed_out(model) -> N
             pool.submit(os.getpid).result(timeout=60)
         with pytest.raises(RuntimeError, match="worker process died"):
             workers._submit(pool, ["a text"], 0.0)
+
+
+def test_two_inputs_with_one_stem_are_not_written_over_each_other(model, tmp_path) -> None:
+    incoming, out = tmp_path / "in", tmp_path / "out"
+    incoming.mkdir()
+    pd.DataFrame({"text": ["a great film"]}).to_csv(incoming / "day.csv", index=False)
+    pd.DataFrame({"text": ["awful"]}).to_json(incoming / "day.jsonl", orient="records", lines=True)
+    result = run_local(BatchJob(model, str(incoming), str(out), make(BatchParams), ANSWER_ALL))
+    assert [item["input"] for item in result.scored] == ["day.csv"]
+    (failed,) = result.failed
+    assert failed["input"] == "day.jsonl"
+    assert "its output day.parquet is also day.csv's" in failed["error"]
+    assert len(pd.read_parquet(out / "day.parquet")) == 1

@@ -43,6 +43,15 @@ class BatchResult:
     def as_dict(self) -> dict:
         return {"scored": self.scored, "skipped": self.skipped, "failed": self.failed}
 
+    def leave_unscored(self, relative: str, error: DataError) -> None:
+        """Report an input that cannot be scored; the others still run."""
+        log.error("left unscored: %s", error)
+        self.failed.append({"input": relative, "error": str(error)})
+
+
+def new_run_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+
 
 @dataclass(frozen=True)
 class BatchJob:
@@ -55,11 +64,7 @@ class BatchJob:
     output_location: str
     settings: BatchParams
     predict: PredictParams
-    run_id: str = field(default_factory=lambda: new_run_id())
-
-
-def new_run_id() -> str:
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    run_id: str = field(default_factory=new_run_id)
 
 
 def score_inputs(
@@ -79,8 +84,7 @@ def score_inputs(
         try:
             rows = score(pending, target)
         except DataError as error:
-            log.error("left unscored: %s", error)
-            result.failed.append({"input": pending.relative, "error": str(error)})
+            result.leave_unscored(pending.relative, error)
             continue
         record(output_location, manifest, result, pending, target, rows, model, **details)
     return result
@@ -117,8 +121,7 @@ def pending_inputs(
                 f"its output {output_name(relative)} is also {claimed}'s",
                 "give inputs in one folder different names before their extension",
             )
-            log.error("left unscored: %s", error)
-            result.failed.append({"input": relative, "error": str(error)})
+            result.leave_unscored(relative, error)
             continue
         fingerprint = storage.fingerprint(path)
         done = manifest["inputs"].get(relative)

@@ -68,7 +68,7 @@ class Retraining:
     def __init__(self, checkout: Path, env: dict[str, str] | None) -> None:
         self.checkout = checkout.resolve()
         self.env = {**os.environ, **(env or {})}
-        for inherited in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"):  # the tree has its own
+        for inherited in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"):  # open_tree sets its own
             self.env.pop(inherited, None)
         self.summary: dict = {"steps": []}
         self.tree = Path(tempfile.mkdtemp(prefix="textclf-retrain-")) / "tree"
