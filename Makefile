@@ -1,7 +1,8 @@
 # Everyday commands. `make` sets up the environment and reproduces the pipeline on the bundled
 # sample; `make test` runs the test suite. Both work offline apart from the package index.
 SHELL := /bin/bash
-UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+UV_HOME := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/textclf/uv
+UV ?= $(shell command -v uv 2>/dev/null || echo "$(UV_HOME)/bin/uv")
 # `setup` syncs .venv when uv.lock or pyproject.toml changed (a stamp in .venv records it), so
 # the other targets run without syncing again (and without recompiling its bytecode).
 RUN := $(UV) run --frozen --no-sync
@@ -26,8 +27,10 @@ all: setup repro ## set up the environment, then `dvc repro` on the bundled samp
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
+# uv in a virtual environment of its own (as .ci/run installs it), so where it lands does not
+# depend on how this machine's pip is set up.
 $(UV):
-	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
+	python3 -m venv $(UV_HOME) && $(UV_HOME)/bin/pip install --quiet --disable-pip-version-check uv
 
 # --inexact: keeps the Spark extra once `make test` has installed it (pyspark is a 456 MB
 # download that `make` itself does not need).
