@@ -95,7 +95,7 @@ bench-serve: setup ## load on the online service with wrk (apt-get install wrk);
 stack-up: setup ## start S3 (moto), MLflow and Prefect servers on loopback; writes .stack/env
 	$(RUN) textclf stack up
 
-serve: setup ## the online service on serve.port (the champion; MODEL=models/model.joblib for the workspace model)
+serve: setup ## the online service on serve.port (the champion; MODEL=models/model.skops for the workspace model)
 	$(STACK_ENV) $(RUN) textclf serve $(if $(MODEL),--model $(MODEL))
 
 stack-down: ## stop the local stack

@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -40,7 +39,7 @@ from textclf.batch import job, local
 from textclf.batch.job import BatchJob
 from textclf.core.params import Params
 from textclf.ml.params import load_params
-from textclf.ml.persist import LoadedModel
+from textclf.ml.persist import LoadedModel, save_model
 from textclf.ml.text import as_texts, normalize
 from textclf.ml.word_vectors import NgramsAndWordVectors
 from textclf.pipeline.ingest import read_aclimdb
@@ -141,11 +140,11 @@ def large_input(
             chunk = unlabelled.assign(id=unlabelled["id"] + f"#{i}")
             out.write_table(pa.Table.from_pandas(chunk.head(rows - i * len(unlabelled))))
     size = (big / "million.parquet").stat().st_size / 1e6
-    joblib.dump(pipeline, tmp_path / "model.joblib")
+    save_model(pipeline, tmp_path / "model.skops")
     command = [
         sys.executable, "-m", "textclf.cli", "batch-predict",
         "--input", str(big), "--output", str(tmp_path / "big-out"),
-        "--model", str(tmp_path / "model.joblib"), "--params", str(REPO / "params.yaml"),
+        "--model", str(tmp_path / "model.skops"), "--params", str(REPO / "params.yaml"),
     ]  # fmt: skip
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

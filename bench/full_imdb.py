@@ -104,10 +104,11 @@ def push_pull(repo: Path) -> dict[str, float]:
 
 
 def throughput(repo: Path) -> tuple[float, int]:
-    import joblib
     import pandas as pd
 
-    model = joblib.load(repo / "models/model.joblib")
+    from textclf.ml.persist import load_model_file
+
+    model = load_model_file(repo / "models/model.skops").pipeline
     texts = pd.read_parquet(repo / "data/prepared/test.parquet")["text"].tolist()
     started = time.perf_counter()
     model.predict_proba(texts)

@@ -86,7 +86,7 @@ def main() -> None:
 
             unlabelled = pd.read_parquet(repo / "data/interim/unlabelled.parquet")
             new = unlabelled[["id", "text"]].sample(args.rows, random_state=0)
-            model = load_model(repo / "models/model.joblib")
+            model = load_model(repo / "models/model.skops")
             new["label"] = model.score(new["text"]).labels
             new.to_parquet(tmp_path / "new.parquet")
             stack.client(config).upload_file(

@@ -56,10 +56,8 @@ end
 
 def train_full_model(archive: Path, folder: Path) -> tuple[Path, list[str]]:
     """The default pipeline fitted on the full IMDB train split; and the test reviews."""
-    import joblib
-
-    from textclf.ml.model import forget_object_ids
     from textclf.ml.params import load_params
+    from textclf.ml.persist import save_model
     from textclf.pipeline.ingest import ingest
     from textclf.pipeline.prepare import prepare
     from textclf.pipeline.train import train
@@ -70,15 +68,15 @@ def train_full_model(archive: Path, folder: Path) -> tuple[Path, list[str]]:
     )
     splits = prepare(ingest(params.dataset).labelled, params.prepare)
     trained = train(splits.train, splits.validation, params)
-    path = folder / "model.joblib"
-    joblib.dump(forget_object_ids(trained.model), path)
+    path = folder / "model.skops"
+    save_model(trained.model, path)
     return path, splits.test["text"].tolist()
 
 
 def in_process_texts_per_second(model_path: Path, texts: list[str]) -> float:
-    import joblib
+    from textclf.ml.persist import load_model_file
 
-    model = joblib.load(model_path)
+    model = load_model_file(Path(model_path)).pipeline
     batches = [texts[i : i + BATCH] for i in range(0, len(texts) - BATCH + 1, BATCH)]
     started = time.perf_counter()
     for batch in batches:

@@ -24,11 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import joblib
 import pandas as pd
 
 from peak_memory import PeakMemory
 from results import recorded  # bench/results.py, beside this script
+from textclf.ml.persist import save_model, trusted_types
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ARCHIVE = REPO.parent / "shared/datasets/imdb/aclImdb_v1.tar.gz"
@@ -42,7 +42,7 @@ PLAN = {
 
 
 def prepare_inputs(work: Path, archive: Path, sizes: list[int]) -> Path:
-    """The model (joblib) and one Parquet input folder per size."""
+    """The model (skops) and one Parquet input folder per size."""
     from textclf.ml.params import load_params
     from textclf.pipeline.ingest import read_aclimdb
     from textclf.pipeline.prepare import prepare
@@ -54,7 +54,7 @@ def prepare_inputs(work: Path, archive: Path, sizes: list[int]) -> Path:
     splits = prepare(data.labelled, params.prepare)
     pipeline = train(splits.train, splits.validation, params).model
     print(f"fit on the full train split: {time.perf_counter() - started:.1f} s", flush=True)
-    joblib.dump(pipeline, work / "model.joblib")
+    save_model(pipeline, work / "model.skops")
     unlabelled = data.unlabelled[["text"]].reset_index(drop=True)
     for size in sizes:
         folder = work / f"in-{size}"
@@ -77,7 +77,7 @@ def measure(engine: str, work: Path, size: int) -> dict:
 
     params = load_params(REPO / "params.yaml")
     source, target = str(work / f"in-{size}"), str(work / f"out-{engine}-{size}")
-    model = spark_job.JobModel(str(work / "model.joblib"), "bench", "1")
+    model = spark_job.JobModel(str(work / "model.skops"), "bench", "1")
     memory = PeakMemory()
     started = time.perf_counter()
     if engine == "single":
@@ -98,7 +98,8 @@ def measure(engine: str, work: Path, size: int) -> dict:
         mlflow.sklearn.save_model(
             model.load().pipeline,
             work / "mlflow-model",
-            serialization_format="cloudpickle",  # as track.py logs it
+            serialization_format="skops",  # as track.py logs it
+            skops_trusted_types=sorted(trusted_types()),
             pyfunc_predict_fn="predict_proba",
         )
         spark = spark_job.spark_session("local[2]", params.batch)

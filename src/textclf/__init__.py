@@ -1,12 +1,9 @@
 """textclf: reproducible text classification (DVC stages, MLflow tracking, Prefect operations).
 
-Layout: `core` (errors, params, files, storage, tables, logging), `ml` (text, model, scoring,
-metrics), `pipeline` (the DVC stages), `ops` (models, registry, batch, monitoring, retraining,
-flows, pull-request report), `infra` (the local stack, AWS settings), and `cli` on top.
+Layers, each importing only those before it (import-linter checks it): `core` (errors, params,
+files, storage, tables), `ml` (text, model, scoring, metrics, model files), `registry` (MLflow
+tracking and the model registry), then `pipeline` (the DVC stages), `batch`, `monitor`, `serve`,
+`review` and `infra`, then `retrain`, `flows` and `cli` on top (docs/layout.md).
 """
 
-from textclf import compat
-
 __version__ = "0.2.0"
-
-compat.install()

@@ -26,7 +26,7 @@ ModelOption = typer.Option(
     "champion",
     "--model",
     help="'champion' (registry.model_name@champion), a models:/ or runs:/ URI, "
-    "or a path to a model.joblib",
+    "or a path to a model.skops",
 )
 NameOption = typer.Option(None, "--name", help="registered model [default: registry.model_name]")
 
@@ -132,6 +132,21 @@ def report(
     typer.echo(_guard(lambda: write_report(base, root, output)).read_text())
 
 
+@app.command("convert-model")
+def convert_model(
+    source: str = typer.Argument(
+        ..., help="a pickled model file (model.joblib) or a registry version models:/<name>/<n>"
+    ),
+    root: Path = RootOption,
+) -> None:
+    """Convert a pickled model that you trust (textclf 0.2 and earlier) to the skops format, once.
+    Reading a pickle runs the code it carries: convert only models whose origin you know. A file
+    gets a model.skops beside it; a registry version gets a new version that takes its aliases."""
+    from textclf.registry.convert import convert_model as convert
+
+    _echo(_guard(lambda: convert(source, root)))
+
+
 def _model(choice: str, params: Params, root: Path) -> Any:
     from textclf.registry.models import load_model
     from textclf.registry.versions import CHAMPION, alias_uri
@@ -146,7 +161,7 @@ def predict(
         None, help="texts to classify; read lines from stdin if none"
     ),
     model: str = typer.Option(
-        None, "--model", help="a model.joblib or a models:/ URI [default: the workspace model]"
+        None, "--model", help="a model.skops or a models:/ URI [default: the workspace model]"
     ),
     params: Path = ParamsOption,
     root: Path = RootOption,
@@ -262,7 +277,7 @@ def serve(
     model: str = typer.Option(
         None,
         "--model",
-        help="'champion', a models:/ or runs:/ URI, or a model.joblib [default: serve.model]",
+        help="'champion', a models:/ or runs:/ URI, or a model.skops [default: serve.model]",
     ),
     host: str = typer.Option(None, "--host", help="[default: serve.host]"),
     port: int = typer.Option(None, "--port", help="[default: serve.port]"),
@@ -282,6 +297,10 @@ def serve(
 
     settings = _params(params).serve
     config = _guard(lambda: service.ServiceConfig.from_params(params, root, model), params)
+    if not config.follows_registry:
+        # A bad file is one error here, before the port opens; a registry version that cannot
+        # be loaded leaves the service unready (503) while it waits for a good one.
+        _model(str(root / config.source), _params(params), root)
     workers = workers or settings.workers
     os.environ[service.PARAMS_ENV] = str(params.resolve())
     os.environ[service.ROOT_ENV] = str(root.resolve())

@@ -22,6 +22,7 @@ COMMANDS = [
     "batch-predict",
     "behaviour",
     "card",
+    "convert-model",
     "evaluate",
     "infra",
     "ingest",
@@ -168,7 +169,7 @@ def test_too_small_a_validation_split_to_calibrate_on_is_named(workspace, labell
         result.output
     )
     assert "set train.calibration: none" in result.output
-    assert not (root / "models/model.joblib").exists()
+    assert not (root / "models/model.skops").exists()
 
 
 def test_stage_without_its_input_says_which_stage_to_run(workspace, labelled_table) -> None:
@@ -248,5 +249,5 @@ def test_outcome_says_the_accuracy_and_where_things_are(tmp_path: Path) -> None:
     assert lines[0] == (
         "test accuracy 86.4% (95% interval 84.2%-88.5%) on 1,000 rows, macro-F1 0.864"
     )
-    assert "model:   models/model.joblib" in lines
+    assert "model:   models/model.skops" in lines
     assert "MLflow:  no tracked run in reports/mlflow_run.json" in lines

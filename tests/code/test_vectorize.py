@@ -6,11 +6,13 @@ import pickle
 
 import numpy as np
 import pytest
+import skops.io as sio
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 from textclf.ml import vectorize
+from textclf.ml.persist import model_bytes, trusted_types
 from textclf.ml.vectorize import FastCountVectorizer, FastTfidfVectorizer
 
 PATTERN = r"(?u)\b\w+\b|[!?]"  # params.yaml's
@@ -112,11 +114,11 @@ def test_what_the_fast_path_cannot_do_is_left_to_scikit_learn(options) -> None:
 def test_the_index_is_built_at_fit_pickled_with_it_and_renewed_by_a_refit() -> None:
     fast = FastCountVectorizer(token_pattern=PATTERN, ngram_range=(1, 2)).fit(TRICKY[:3])
     assert fast._vocabulary_index[0] is fast.vocabulary_  # built at fit, not at first use
-    restored = pickle.loads(pickle.dumps(fast))
+    restored = sio.loads(model_bytes(fast), trusted=sorted(trusted_types()))  # a model file
     assert restored._vocabulary_index[0] is restored.vocabulary_  # so it is not rebuilt
-    assert pickle.dumps(restored) == pickle.dumps(fast)
+    assert model_bytes(restored) == model_bytes(fast)
     same_matrix(fast.transform(TRICKY), restored.transform(TRICKY))
-    # A model pickled before the index was kept builds it on first use.
+    # A model saved before the index was kept builds it on first use.
     older = pickle.loads(pickle.dumps(fast))
     del older._vocabulary_index
     same_matrix(fast.transform(TRICKY), older.transform(TRICKY))

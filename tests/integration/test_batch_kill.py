@@ -32,7 +32,7 @@ def test_batch_process_killed_mid_file_then_rerun(reproduced_repo: Path, tmp_pat
         "--output",
         str(out),
         "--model",
-        str(reproduced_repo / "models/model.joblib"),
+        str(reproduced_repo / "models/model.skops"),
         "--params",
         str(reproduced_repo / "params.yaml"),
     ]

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def model(reproduced_repo: Path) -> LoadedModel:
-    return load_model(reproduced_repo / "models/model.joblib")
+    return load_model(reproduced_repo / "models/model.skops")
 
 
 def score_and_monitor(model, repo: Path, frame: pd.DataFrame, tmp_path: Path) -> dict:

@@ -7,7 +7,6 @@ import json
 import subprocess
 from pathlib import Path
 
-import joblib
 import pandas as pd
 import pytest
 import yaml
@@ -16,6 +15,7 @@ from tests.conftest import REPO_PARAMS, SHARED_DATASETS
 from tests.integration.conftest import copy_repo, read_json, sh
 from textclf.core.files import file_digest
 from textclf.core.gitrepo import locked_model_md5
+from textclf.ml.persist import load_model_file
 
 pytestmark = pytest.mark.integration
 
@@ -129,7 +129,7 @@ def test_logged_model_reloads_and_predicts_like_the_pipeline(reproduced_repo: Pa
     loaded = mlflow.pyfunc.load_model(record["model_uri"])
     assert loaded.metadata.get_input_schema().input_names() == ["text"]
     test = pd.read_parquet(reproduced_repo / "data/prepared/test.parquet")
-    pipeline = joblib.load(reproduced_repo / "models/model.joblib")
+    pipeline = load_model_file(reproduced_repo / "models/model.skops").pipeline
     reloaded = loaded.predict(test[["text"]])
     assert list(reloaded) == list(pipeline.predict(test["text"].tolist()))
 
@@ -144,7 +144,7 @@ def test_register_command_versions_the_model(reproduced_repo: Path) -> None:
     run_tags = mlflow_client(reproduced_repo).get_run(registered["run_id"]).data.tags
     assert version.tags["data_md5.train"] == run_tags["data_md5.train"]
     # git_commit names a commit whose dvc.lock names this very model, on the version and the run
-    model_md5 = file_digest(reproduced_repo / "models/model.joblib")
+    model_md5 = file_digest(reproduced_repo / "models/model.skops")
     assert version.tags["model_md5"] == model_md5
     for commit in (version.tags["git_commit"], run_tags["git_commit"]):
         lock = sh("git", "show", f"{commit}:dvc.lock", cwd=reproduced_repo)

@@ -16,6 +16,7 @@ from textclf.core.layout import Layout
 from textclf.infra import stack
 from textclf.ml.params import load_params
 from textclf.registry import promotion as registry
+from textclf.registry.models import load_model, log_pipeline
 from textclf.registry.promotion import promote_challenger as run_promote
 
 pytestmark = pytest.mark.integration
@@ -83,8 +84,9 @@ def test_a_challenger_that_fails_the_behaviour_tests_is_never_promoted(
 ) -> None:
     """Labels swapped: the metric margin is waived (min_improvement -1, so the rule alone would
     promote anything), and the behaviour gate still refuses it on the real registry."""
-    import joblib
     import mlflow
+
+    from textclf.ml.persist import load_model_file
 
     _, tracking = servers
     repo = copy_repo(reproduced_repo, tmp_path / "repo")
@@ -95,15 +97,17 @@ def test_a_challenger_that_fails_the_behaviour_tests_is_never_promoted(
     for key, value in env.items():
         monkeypatch.setenv(key, value)
 
-    broken = joblib.load(repo / "models/model.joblib")
+    broken = load_model_file(repo / "models/model.skops").pipeline
     classify = broken.named_steps["classify"]
     classify.classes_ = classify.classes_[::-1]  # every answer is now the other label
     mlflow.set_tracking_uri(tracking.mlflow_url)
     with mlflow.start_run() as run:
-        mlflow.sklearn.log_model(broken, name="model", serialization_format="cloudpickle")
+        log_pipeline(broken, ["a probe"], {})
     commit = sh("git", "rev-parse", "HEAD", cwd=repo).strip()
     record = {"run_id": run.info.run_id, "model_uri": f"runs:/{run.info.run_id}/model"}
-    assert registry.register(record, NAME, {"git_commit": commit})["version"] == "2"
+    assert (
+        registry.register(record, NAME, {"git_commit": commit}, check=load_model)["version"] == "2"
+    )
 
     params = load_params(repo / "params.yaml")
     lenient = replace(params, registry=replace(params.registry, min_improvement=-1.0))

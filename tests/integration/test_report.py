@@ -90,5 +90,5 @@ def test_pr_workflow_steps_against_the_local_stack(two_commits, local_stack, tmp
     report = (clone / "pr-report/report.md").read_text()
     assert report.startswith("<!-- textclf-report -->")
     assert f"| `train.classifier.C` | {REPO_PARAMS.train.classifier['C']} | 0.01 |" in report
-    assert (clone / "models/model.joblib").exists()  # pulled from the stack's S3, not retrained
+    assert (clone / "models/model.skops").exists()  # pulled from the stack's S3, not retrained
     assert sh("git", "status", "--porcelain", "--", "reports", cwd=clone) == ""

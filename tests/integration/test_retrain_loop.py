@@ -7,7 +7,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import joblib
 import pandas as pd
 import pytest
 import yaml
@@ -17,6 +16,7 @@ from tests.integration.conftest import copy_repo, sh
 from textclf.core.files import file_digest
 from textclf.core.gitrepo import locked_model_md5
 from textclf.infra import stack
+from textclf.ml.persist import load_model_file
 from textclf.retrain.loop import run_retrain
 
 pytestmark = pytest.mark.integration
@@ -61,7 +61,8 @@ def test_labelled_file_in_reproducible_model_out_as_a_branch_and_a_pull_request(
     # reads them (plausible labels: with arbitrary ones, the behaviour gate rightly stops the
     # retrained model, and this test is about the loop)
     new = pd.read_parquet(repo / "data/interim/unlabelled.parquet")[["id", "text"]]
-    new["label"] = joblib.load(repo / "models/model.joblib").predict(new["text"].tolist())
+    model = load_model_file(repo / "models/model.skops").pipeline
+    new["label"] = model.predict(new["text"].tolist())
     new.to_parquet(tmp_path / "reviews.parquet")
     s3 = stack.aws_client(local_stack)
     s3.upload_file(
@@ -101,7 +102,7 @@ def test_labelled_file_in_reproducible_model_out_as_a_branch_and_a_pull_request(
         NAME, summary["register"]["version"]
     )
     assert version.tags["git_commit"] == summary["commit"]
-    assert version.tags["model_md5"] == file_digest(clone / "models/model.joblib")
+    assert version.tags["model_md5"] == file_digest(clone / "models/model.skops")
     assert version.tags["model_md5"] == locked_model_md5(branch_lock)
     assert len(list((clone / "data/labelled").glob("*.parquet"))) == 1
 

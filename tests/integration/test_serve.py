@@ -23,7 +23,7 @@ from tests.conftest import REPO_ROOT, free_port
 from tests.infra import units
 from tests.integration.conftest import copy_repo
 from textclf.core.health import wait_until_healthy
-from textclf.registry.models import load_model
+from textclf.registry.models import load_model, log_pipeline
 
 pytestmark = pytest.mark.integration
 LIMITS = {"max_texts": 5, "max_text_chars": 2000, "max_body_bytes": 20000, "poll_seconds": 1}
@@ -58,13 +58,13 @@ def service(repo: Path, *args: str, env: dict[str, str] | None = None) -> Iterat
 @pytest.fixture(scope="module")
 def served(reproduced_repo: Path, tmp_path_factory) -> Iterator[tuple[str, Path]]:
     repo = copy_repo(reproduced_repo, tmp_path_factory.mktemp("serve") / "repo")
-    with service(repo, "--model", "models/model.joblib", "--workers", "2") as url:
+    with service(repo, "--model", "models/model.skops", "--workers", "2") as url:
         yield url, repo
 
 
 def test_predict_gives_what_batch_scoring_gives(served) -> None:
     url, repo = served
-    model = load_model(repo / "models/model.joblib")
+    model = load_model(repo / "models/model.skops")
     expected = model.score(TEXTS, 0.6).records()
     answer = httpx.post(f"{url}/predict", json={"texts": TEXTS}).json()
     assert answer["model"] == {"name": "model", "version": "local"}
@@ -87,7 +87,7 @@ def test_health_ready_model_and_docs(served) -> None:
     described = httpx.get(f"{url}/model").json()
     from textclf.core.files import file_digest
 
-    assert described["model_md5"] == file_digest(repo / "models/model.joblib")
+    assert described["model_md5"] == file_digest(repo / "models/model.skops")
     assert "/predict" in httpx.get(f"{url}/openapi.json").json()["paths"]
     assert "swagger" in httpx.get(f"{url}/docs").text.lower()
 
@@ -262,10 +262,10 @@ class SteadyLoad:
 def test_the_champion_moves_under_load_with_no_failed_request(
     reproduced_repo: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    import joblib
     import mlflow
 
     from textclf.infra import stack
+    from textclf.ml.persist import load_model_file
     from textclf.registry import versions as registry
 
     s3 = stack.StackConfig(state_dir=tmp_path / "s3", s3_port=free_port(), services=("s3",))
@@ -282,13 +282,13 @@ def test_the_champion_moves_under_load_with_no_failed_request(
             monkeypatch.setenv(key, value)
         mlflow.set_tracking_uri(tracking.mlflow_url)
         name = "textclf-imdb"
-        model = joblib.load(repo / "models/model.joblib")
+        model = load_model_file(repo / "models/model.skops").pipeline
         for version in ("1", "2"):
             with mlflow.start_run() as run:
-                mlflow.sklearn.log_model(model, name="model", serialization_format="cloudpickle")
+                log_pipeline(model, ["a probe"], {})
             record = {"run_id": run.info.run_id, "model_uri": f"runs:/{run.info.run_id}/model"}
             tags = {"git_commit": f"commit{version}"}
-            assert registry.register(record, name, tags)["version"] == version
+            assert registry.register(record, name, tags, check=load_model)["version"] == version
         client = mlflow.MlflowClient(tracking.mlflow_url)
         client.set_registered_model_alias(name, "champion", "1")
 

@@ -14,7 +14,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,6 +25,7 @@ from textclf.batch.local import run_local
 from textclf.core.params import BatchParams, PredictParams, PrepareParams, TrainParams
 from textclf.core.tables import read_table
 from textclf.ml.model import build_pipeline, word_vectors_for
+from textclf.ml.persist import save_model
 
 pytestmark = pytest.mark.integration
 IMDB = SHARED_DATASETS / "imdb" / "aclImdb_v1.tar.gz"
@@ -61,8 +61,8 @@ def model(reviews, tmp_path_factory) -> spark_job.JobModel:
     params = make(TrainParams)
     vectors = word_vectors_for(params, texts)
     pipeline = build_pipeline(params, make(PrepareParams), vectors).fit(texts, labels)
-    path = tmp_path_factory.mktemp("model") / "model.joblib"
-    joblib.dump(pipeline, path)
+    path = tmp_path_factory.mktemp("model") / "model.skops"
+    save_model(pipeline, path)
     return spark_job.JobModel(str(path), "textclf-test", "3")
 
 

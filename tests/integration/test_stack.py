@@ -10,7 +10,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import joblib
 import pandas as pd
 import pytest
 import yaml
@@ -19,6 +18,7 @@ from tests.conftest import free_port
 from tests.integration.conftest import copy_repo, read_json, sh
 from textclf.core.errors import SetupError
 from textclf.infra import stack
+from textclf.ml.persist import load_model_file
 
 pytestmark = pytest.mark.integration
 DVC_OUTPUTS = ["data/interim", "data/prepared", "models"]
@@ -126,7 +126,7 @@ def test_server_tracking_registry_and_promotion(remote_repo: Path, local_stack) 
     mlflow.set_tracking_uri(local_stack.mlflow_url)
     champion = mlflow.pyfunc.load_model("models:/textclf-imdb@champion")
     test = pd.read_parquet(remote_repo / "data/prepared/test.parquet")
-    pipeline = joblib.load(remote_repo / "models/model.joblib")
+    pipeline = load_model_file(remote_repo / "models/model.skops").pipeline
     assert list(champion.predict(test[["text"]])) == list(pipeline.predict(test["text"].tolist()))
 
     # A much worse model: the behaviour gate stops it before it is tracked (test_pipeline

@@ -6,7 +6,7 @@ bucket that Terraform creates with the application):
 - `environments/textclf-<key>.tar.gz`: the packed Python environment (the project and the
   packages it locks; `scripts/build-emr-env.py` builds and uploads it). `<key>` hashes uv.lock
   and the package's code, so a job never runs code other than the worker's own.
-- `runs/<run id>/`: the entry point (this checkout's `spark_job.py`), the model (`model.joblib`)
+- `runs/<run id>/`: the entry point (this checkout's `spark_job.py`), the model (`model.skops`)
   and, written by the job, `result.json`.
 - `logs/`: Spark's driver and executor logs (EMR's S3 monitoring configuration).
 
@@ -33,7 +33,7 @@ from textclf.batch.job import BatchJob, BatchResult, load_manifest, pending_inpu
 from textclf.core import retry, storage
 from textclf.core.errors import DataError, ServiceUnavailable, SetupError, StepFailed
 from textclf.core.params import BatchParams
-from textclf.ml.persist import LoadedModel
+from textclf.ml.persist import LoadedModel, save_model
 
 JOB_NAME = "textclf-batch"
 SETTINGS_ENV = {
@@ -152,17 +152,15 @@ def run_on_emr(
 
 def stage_job(model: LoadedModel, folder: str) -> dict[str, str]:
     """Upload the entry point and the model; returns their locations and the result's."""
-    import joblib
-
     job = {
         "entry_point": storage.join(folder, "spark_job.py"),
-        "model": storage.join(folder, "model.joblib"),
+        "model": storage.join(folder, "model.skops"),
         "result": storage.join(folder, "result.json"),
     }
     storage.upload(Path(spark_job.__file__), job["entry_point"])
     with tempfile.TemporaryDirectory(prefix="textclf-emr-") as local:
-        path = Path(local) / "model.joblib"
-        joblib.dump(model.pipeline, path)
+        path = Path(local) / "model.skops"
+        save_model(model.pipeline, path)
         storage.upload(path, job["model"])
     return job
 

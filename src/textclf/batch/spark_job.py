@@ -44,7 +44,7 @@ from textclf.core import storage
 from textclf.core.errors import DataError, TextclfError
 from textclf.core.params import BatchParams, PredictParams, build_section
 from textclf.core.tables import parquet_rows, table_format
-from textclf.ml.persist import LoadedModel, load_model_file
+from textclf.ml.persist import LoadedModel, load_model_file, save_model
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -102,13 +102,11 @@ def run_spark_batch(spark: SparkSession, model: JobModel, job: BatchJob) -> batc
 
 def run_here(job: BatchJob) -> batch.BatchResult:
     """The job in this process, on `batch.spark.master` (engine spark)."""
-    import joblib
-
     spark = spark_session(job.settings.spark.master, job.settings)
     try:
         with tempfile.TemporaryDirectory(prefix="textclf-model-") as folder:
-            path = Path(folder) / "model.joblib"
-            joblib.dump(job.model.pipeline, path)
+            path = Path(folder) / "model.skops"
+            save_model(job.model.pipeline, path)
             job_model = JobModel(str(path), job.model.name, job.model.version)
             spark.sparkContext.addFile(job_model.path)
             return run_spark_batch(spark, job_model, job)
@@ -294,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="spark_job", description=__doc__.splitlines()[0])
     parser.add_argument("--input", required=True, help="folder (or file) of batch inputs")
     parser.add_argument("--output", required=True, help="folder of scored outputs + manifest")
-    parser.add_argument("--model", required=True, help="a model.joblib, local or s3://")
+    parser.add_argument("--model", required=True, help="a model.skops, local or s3://")
     parser.add_argument("--model-name", default="model")
     parser.add_argument("--model-version", default="local")
     parser.add_argument("--settings", required=True, help="JSON: batch and predict params")

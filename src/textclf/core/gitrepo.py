@@ -11,7 +11,7 @@ import yaml
 
 from textclf.core.errors import StepFailed
 
-MODEL_OUT = "models/model.joblib"
+MODEL_OUT = "models/model.skops"
 UNCOMMITTED = "uncommitted"
 
 

@@ -49,7 +49,7 @@ class Layout:
 
     @property
     def model(self) -> Path:
-        return self / "models/model.joblib"
+        return self / "models/model.skops"
 
     @property
     def train_stats(self) -> Path:

@@ -85,6 +85,33 @@ class RustWordCounts:
         if self._rust_can_count():
             self._index_of_vocabulary()
 
+    # -- saved state: arrays, not a dict of 100,000 entries ------------------------------------
+
+    def __getstate__(self) -> dict:
+        # skops (ml/persist.py) writes a dict entry by entry into its JSON schema (1.5 KB each,
+        # 140 MB for an IMDB model) and a numpy array as one .npy file: save the vocabulary as
+        # two arrays, rebuilt into the dict on load.
+        state = dict(super().__getstate__())  # type: ignore[misc]  # (may be the live __dict__)
+        # scikit-learn keeps id(stop_words) only to skip a re-check; an address is not state.
+        state.pop("_stop_words_id", None)
+        vocabulary = state.pop("vocabulary_", None)
+        if vocabulary is not None:
+            state["vocabulary_terms_"] = np.array(list(vocabulary), dtype=str)
+            state["vocabulary_columns_"] = np.fromiter(vocabulary.values(), np.int64)
+        if isinstance(state.get("_vocabulary_index"), tuple):  # (the dict it indexes, index)
+            state["_vocabulary_index"] = state["_vocabulary_index"][1]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        if "vocabulary_terms_" in state:
+            terms, columns = state.pop("vocabulary_terms_"), state.pop("vocabulary_columns_")
+            state["vocabulary_"] = dict(zip(terms.tolist(), columns.tolist(), strict=True))
+        index = state.get("_vocabulary_index")
+        if index is not None and not isinstance(index, tuple):  # saved without its dict
+            state["_vocabulary_index"] = (state["vocabulary_"], index)
+        super().__setstate__(state)  # type: ignore[misc]
+
     # -- what the fast path can do -------------------------------------------------------------
 
     def _rust_can_count(self) -> bool:
@@ -270,6 +297,11 @@ class FastTfidfVectorizer(RustWordCounts, TfidfVectorizer):
     """TfidfVectorizer with word n-grams counted in Rust (module docstring)."""
 
 
+def _as_list(values: Any) -> list:
+    """A saved array of strings (a list in older pickles) as a list of str."""
+    return values.tolist() if isinstance(values, np.ndarray) else list(values)
+
+
 def _count_params(vectorizer: Any) -> dict:
     names = CountVectorizer().get_params()
     return {name: value for name, value in vectorizer.get_params().items() if name in names}
@@ -298,7 +330,7 @@ class _VocabularyIndex:
             import polars as pl
 
             saved = self._saved
-            names = saved["token_names"]  # type: ignore[index]
+            names = _as_list(saved["token_names"])  # type: ignore[index]
             tokens = pl.DataFrame(
                 {"token": names, "id": np.arange(len(names), dtype=np.int64)},
                 schema={"token": pl.String, "id": pl.Int64},
@@ -312,11 +344,11 @@ class _VocabularyIndex:
 
     def __getstate__(self) -> dict:
         # Plain lists and arrays, not polars' own pickles: a model must load under later polars.
-        if self._saved is not None:
-            return self._saved
+        if self._saved is not None:  # token names: an array (skops writes a list item by item)
+            return {**self._saved, "token_names": np.asarray(self._saved["token_names"], dtype=str)}
         tokens, features = self._frames
         return {
-            "token_names": tokens.get_column("token").to_list(),
+            "token_names": tokens.get_column("token").to_numpy().astype(str),
             "keys": features.get_column("key").to_numpy(),
             "features": features.get_column("feature").to_numpy(),
             "base": self.base,

@@ -39,6 +39,17 @@ class WordVectors:
     def __repr__(self) -> str:  # a model's repr shows its params: not 20,000 words
         return f"WordVectors({len(self.words)} words x {self.dims})"
 
+    def __getstate__(self) -> dict:
+        # One array, not a list of 20,000 strings: skops writes a list item by item (persist.py).
+        return {"words": np.array(self.words, dtype=str), "vectors": self.vectors}
+
+    def __setstate__(self, state: dict) -> None:
+        words = state["words"]  # an array; a list in older pickles
+        object.__setattr__(
+            self, "words", words.tolist() if isinstance(words, np.ndarray) else words
+        )
+        object.__setattr__(self, "vectors", state["vectors"])
+
     @property
     def dims(self) -> int:
         return int(self.vectors.shape[1])

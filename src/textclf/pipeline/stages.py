@@ -23,7 +23,7 @@ STAGES: dict[str, str] = {
     "ingest": "Read the raw dataset named in the params into data/interim/.",
     "validate": "Check schema and content; write reports/validation.json or name the bad rows.",
     "prepare": "Normalise text; split into data/prepared/{train,validation,test}.parquet.",
-    "train": "Fit the params-defined pipeline; write models/model.joblib.",
+    "train": "Fit the params-defined pipeline; write models/model.skops.",
     "evaluate": "Score the test split; write metrics, plots, figures and worst errors.",
     "behaviour": "Run the behaviour suite (behaviour.suite) on the model; fail if a gate fails.",
     "card": "Write the model card, reports/model_card.md.",

@@ -16,18 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-import textclf
 from textclf.core.files import file_digest, read_json, write_json
 from textclf.core.gitrepo import UNCOMMITTED, commit_for_model
 from textclf.core.layout import Layout
 from textclf.core.params import Params, flatten
 from textclf.core.tables import read_stage_output
 from textclf.ml.persist import load_model_file
+from textclf.registry.models import LOGGED_NAME, log_pipeline
 from textclf.registry.tracking import LOCAL_ARTIFACTS, connect
 
-MODEL_NAME = "model"
 FINGERPRINT_TAG = "textclf.fingerprint"
 
 log = logging.getLogger(__name__)
@@ -116,27 +113,9 @@ def log_run(inputs: RunInputs, root: Path) -> dict[str, str]:
                 mlflow.log_artifacts(str(path), artifact_path=folder)
             elif path.exists():
                 mlflow.log_artifact(str(path), artifact_path=folder)
-        logged_model_uri = _log_model(mlflow, inputs, tags)
+        logged_model_uri = log_pipeline(inputs.model, inputs.example_texts, tags)
     log.info("tracked run %s at %s", run.info.run_id, uri)
     return _record(uri, experiment_id, run.info.run_id, commit, logged_model_uri)
-
-
-def _log_model(mlflow: Any, inputs: RunInputs, tags: dict[str, str]) -> str:
-    from mlflow.models import infer_signature
-
-    example = pd.DataFrame({"text": inputs.example_texts})
-    logged = mlflow.sklearn.log_model(
-        inputs.model,
-        name=MODEL_NAME,
-        signature=infer_signature(example, inputs.model.predict(example)),
-        input_example=example,
-        # The package travels with the model, so it loads where textclf is not installed.
-        code_paths=[str(Path(textclf.__file__).parent)],
-        serialization_format="cloudpickle",
-        pip_requirements=_requirements(),
-        tags=tags,
-    )
-    return str(logged.model_uri)
 
 
 def _record(
@@ -146,7 +125,7 @@ def _record(
         "tracking_uri": uri,
         "experiment_id": experiment_id,
         "run_id": run_id,
-        "model_uri": f"runs:/{run_id}/{MODEL_NAME}",
+        "model_uri": f"runs:/{run_id}/{LOGGED_NAME}",
         "logged_model_uri": logged_model_uri,
         "git_commit": commit,
     }
@@ -190,14 +169,6 @@ def _numbers(stats: dict[str, Any]) -> dict[str, Any]:
         for key, value in stats.items()
         if _is_number(value) or isinstance(value, dict)
     }
-
-
-def _requirements() -> list[str]:
-    from importlib.metadata import version
-
-    # polars: the vectoriser counts n-grams with it (textclf.ml.vectorize)
-    packages = ["scikit-learn", "scipy", "numpy", "pandas", "polars", "cloudpickle", "mlflow"]
-    return [f"{package}=={version(package)}" for package in packages]
 
 
 def run(params: Params, layout: Layout) -> dict:

@@ -168,7 +168,7 @@ def _check_enough_to_calibrate(validation: pd.DataFrame, classes: Any) -> None:
 
 
 def run(params: Params, layout: Layout) -> dict:
-    """The train stage: models/model.joblib and reports/train.json."""
+    """The train stage: models/model.skops and reports/train.json."""
     if params.mlflow.enabled:  # fail now, not after the fit, if the run cannot be tracked
         connect(layout.root, fallback_to_local=params.mlflow.fallback_to_local)
     train_split = read_stage_output(layout.train_split, "prepare")

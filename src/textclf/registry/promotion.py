@@ -79,7 +79,7 @@ def register_tracked(
     tags = {"git_commit": commit or gitrepo.UNCOMMITTED, "model_md5": model_md5}
     if commit is None:
         tags["registered_uncommitted"] = "true"
-    return register(record, name or params.registry.model_name, tags)
+    return register(record, name or params.registry.model_name, tags, check=load_model)
 
 
 def promote_challenger(params: Params, layout: Layout, name: str | None = None) -> dict:

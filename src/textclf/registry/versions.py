@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from textclf.registry.tracking import mlflow_error
@@ -52,9 +53,13 @@ def version_by_alias(name: str, alias: str) -> Any | None:
         raise mlflow_error(error, alias_uri(name, alias)) from error
 
 
-def register(run: dict[str, str], name: str, commit: dict[str, str]) -> dict[str, str]:
+def register(
+    run: dict[str, str], name: str, commit: dict[str, str], check: Callable[[str], Any]
+) -> dict[str, str]:
     """Register a logged run's model under `name` as the challenger; the version carries the
-    run's data hashes and `commit` (git_commit, and how it was established) as tags."""
+    run's data hashes and `commit` (git_commit, and how it was established) as tags. `check`
+    loads the new version's URI back before the alias moves: a version whose artifacts cannot
+    be read never becomes the challenger."""
     import mlflow
 
     registry = mlflow_client()
@@ -62,6 +67,10 @@ def register(run: dict[str, str], name: str, commit: dict[str, str]) -> dict[str
         tags = registry.get_run(run["run_id"]).data.tags
         tags = {key: value for key, value in tags.items() if not key.startswith("mlflow.")}
         version = mlflow.register_model(run["model_uri"], name, tags={**tags, **commit})
+    except Exception as error:
+        raise mlflow_error(error, run["model_uri"]) from error
+    check(f"models:/{name}/{version.version}")
+    try:
         registry.set_registered_model_alias(name, CHALLENGER, version.version)
     except Exception as error:
         raise mlflow_error(error, run["model_uri"]) from error

@@ -1,7 +1,7 @@
 """The online prediction service: FastAPI over the champion model.
 
     textclf serve                      # params.yaml's serve section: the registry's champion
-    textclf serve --model models/model.joblib
+    textclf serve --model models/model.skops
 
 `POST /predict` scores one text or a list with the project's one scoring function (the same
 labels, confidences and probabilities as batch scoring, `uncertain` under
@@ -61,6 +61,10 @@ class ServiceConfig:
                 "train one (dvc repro), or serve a registry alias: --model champion",
             )
         return cls(source, params.serve, params.predict.min_confidence, root)
+
+    @property
+    def follows_registry(self) -> bool:
+        return self.source.startswith(("models:/", "runs:/"))
 
     @classmethod
     def from_env(cls) -> ServiceConfig:
