@@ -14,7 +14,8 @@ from typing import Any
 
 import typer
 
-from textclf.core.errors import ParamsError, TextclfError
+from textclf.core.errors import ParamsError, SetupError, TextclfError
+from textclf.core.health import port_in_use
 from textclf.core.layout import Layout
 from textclf.core.params import DEFAULT_PARAMS, Params, check_choice
 
@@ -113,7 +114,8 @@ def register(
 
 @app.command()
 def promote(params: Path = ParamsOption, root: Path = RootOption, name: str = NameOption) -> None:
-    """Make the challenger champion if it wins on the test split by registry.min_improvement."""
+    """Make the challenger champion only if it wins a paired comparison on the test split:
+    significant at registry.confidence, lower end at least registry.min_improvement."""
     from textclf.registry.promotion import promote_challenger
 
     values = _params(params)
@@ -145,6 +147,14 @@ def convert_model(
     from textclf.registry.convert import convert_model as convert
 
     _echo(_guard(lambda: convert(source, root)))
+
+
+def _port_taken(host: str, port: int) -> None:
+    raise SetupError(
+        f"{host}:{port}",
+        "the port is taken by another program",
+        "stop that program, or pick another port: textclf serve --port (serve.port)",
+    )
 
 
 def _model(choice: str, params: Params, root: Path) -> Any:
@@ -296,6 +306,9 @@ def serve(
     from textclf.serve.telemetry import MULTIPROCESS_DIR
 
     settings = _params(params).serve
+    host, port = host or settings.host, port or settings.port
+    if port_in_use(host, port):
+        _guard(lambda: _port_taken(host, port))
     config = _guard(lambda: service.ServiceConfig.from_params(params, root, model), params)
     if not config.follows_registry:
         # A bad file is one error here, before the port opens; a registry version that cannot
@@ -314,8 +327,8 @@ def serve(
         uvicorn.run(
             "textclf.serve.app:create_app",
             factory=True,
-            host=host or settings.host,
-            port=port or settings.port,
+            host=host,
+            port=port,
             workers=workers,
             log_level="info",
         )
@@ -335,7 +348,10 @@ def retrain(
     and push, register, promote, open a pull request (the retrain flow's work, without Prefect)."""
     from textclf.retrain.loop import run_retrain
 
-    _echo(_guard(lambda: run_retrain(root, reason)))
+    def say(line: str) -> None:
+        typer.echo(line, err=True)  # stderr: stdout is the summary (JSON)
+
+    _echo(_guard(lambda: run_retrain(root, reason, on_step=say)))
 
 
 stack_app = typer.Typer(help="The local stack: S3 (moto), MLflow server, Prefect server.")

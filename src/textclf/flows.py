@@ -143,8 +143,9 @@ def retrain_flow(checkout: str = ".", reason: str = "scheduled") -> dict:
     """Retrain in a tree of its own at the newest base branch (textclf.retrain.loop); `checkout`
     is only read. `reason` is "drift" when a drift verdict started it."""
     _start_run()
-    summary = run_retrain(Path(checkout), reason)
-    get_run_logger().info("retraining: %s", summary["outcome"])
+    logger = get_run_logger()
+    summary = run_retrain(Path(checkout), reason, on_step=logger.info)
+    logger.info("retraining: %s", summary["outcome"])
     return summary
 
 

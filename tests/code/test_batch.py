@@ -300,3 +300,27 @@ def test_two_inputs_with_one_stem_are_not_written_over_each_other(model, tmp_pat
     assert failed["input"] == "day.jsonl"
     assert "its output day.parquet is also day.csv's" in failed["error"]
     assert len(pd.read_parquet(out / "day.parquet")) == 1
+
+
+def test_empty_texts_are_counted_in_the_manifest_and_the_result(model, tmp_path: Path) -> None:
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    pd.DataFrame({"id": [1, 2, 3, 4], "text": ["a great film", None, "  ", ""]}).to_parquet(
+        incoming / "gaps.parquet"
+    )
+    result = run(model, (incoming, tmp_path / "scored"))
+    assert result.scored[0]["rows"] == 4 and result.scored[0]["empty_texts"] == 3
+    manifest = json.loads((tmp_path / "scored" / MANIFEST).read_text())
+    assert manifest["inputs"]["gaps.parquet"]["empty_texts"] == 3
+
+
+def test_an_output_that_is_a_file_is_one_error_before_any_scoring(model, folders) -> None:
+    from textclf.batch.engines import score_batch
+    from textclf.core.errors import DataError
+
+    incoming, scored = folders
+    scored.write_text("a file where the output folder should be")
+    settings = make(BatchParams, workers=1)
+    with pytest.raises(DataError, match="is a file, but batch output is a folder"):
+        score_batch(BatchJob(model, str(incoming), str(scored), settings, ANSWER_ALL))
+    assert scored.read_text() == "a file where the output folder should be"

@@ -251,3 +251,18 @@ def test_outcome_says_the_accuracy_and_where_things_are(tmp_path: Path) -> None:
     )
     assert "model:   models/model.skops" in lines
     assert "MLflow:  no tracked run in reports/mlflow_run.json" in lines
+
+
+def test_serve_on_a_taken_port_is_one_error_with_exit_2() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner.invoke(
+            app, ["serve", "--model", "champion", "--host", "127.0.0.1", "--port", str(port)]
+        )
+    assert result.exit_code == 2
+    assert f"127.0.0.1:{port}: the port is taken by another program" in result.output
+    assert "--port" in result.output

@@ -86,3 +86,18 @@ def test_prepare_keeps_given_splits_and_splits_the_rest(labelled_table: pd.DataF
     assert "Delivered A" in set(splits.train["text"]) and "Delivered B" in set(splits.test["text"])
     assert len(splits.train) + len(splits.test) == len(unsplit) + 2
     assert splits.summary["own_test_split"] is False
+
+
+def test_a_delivery_labelled_outside_the_classes_is_refused_whole(tmp_path: Path) -> None:
+    """positive/negative for a pos/neg dataset: never folded in as two new classes."""
+    incoming, folder = tmp_path / "incoming", tmp_path / "data/labelled"
+    incoming.mkdir()
+    delivered = pd.concat([rows(["Fine."], "pos"), rows(["Loved it.", "Hated it."], "positive")])
+    delivered.to_csv(incoming / "day1.csv", index=False)
+    dataset, options = make(DatasetParams, id_column=None), make(NormalizeOptions)
+    with pytest.raises(DataError, match="labelled outside the dataset's classes") as error:
+        fold_in(
+            str(incoming), folder, dataset, options, pd.Series(dtype=str), set(), ["neg", "pos"]
+        )
+    assert error.value.row == 2 and "'positive'" in str(error.value)
+    assert not folder.exists() or not any(folder.iterdir())  # nothing half folded in

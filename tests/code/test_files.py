@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -28,3 +30,14 @@ def test_file_digest_md5(tmp_path: Path) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"hello")
     assert file_digest(path) == "5d41402abc4b2a76b9719d911017c592"
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o002, 0o664), (0o022, 0o644), (0o077, 0o600)])
+def test_outputs_follow_the_umask(tmp_path: Path, umask: int, mode: int) -> None:
+    """A team's shared output folder stays readable: the temporary file's 0600 is not kept."""
+    old = os.umask(umask)
+    try:
+        write_json({"a": 1}, tmp_path / "out.json")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out.json").stat().st_mode) == mode

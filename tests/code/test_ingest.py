@@ -202,3 +202,40 @@ def test_http_error_is_reported(http_server, tmp_path: Path) -> None:
     )
     with pytest.raises(DataError, match="download failed"):
         ingest(params)
+
+
+def test_a_header_only_file_says_it_has_no_rows(tmp_path: Path) -> None:
+    path = tmp_path / "data.csv"
+    path.write_text("text,label\n")
+    with pytest.raises(DataError, match="has no rows") as error:
+        ingest(make(DatasetParams, source=str(path), download_dir=str(tmp_path / "dl")))
+    assert str(path) in str(error.value)
+
+
+def test_labels_mixing_numbers_and_words_are_refused(csv_params) -> None:
+    """0/1 beside disaster/not_disaster: two datasets mixed up, not four classes."""
+    frame = pd.DataFrame(
+        {"text": [f"t{i}" for i in range(6)], "label": [0, 1, 0, 1, "disaster", "not_disaster"]}
+    )
+    with pytest.raises(DataError, match="mixes numbers and words") as error:
+        ingest(csv_params(frame))
+    assert (error.value.row, error.value.field) == (5, "label")
+    assert "dataset.labels" in error.value.fix
+
+
+def test_an_id_with_two_texts_is_refused(csv_params) -> None:
+    frame = pd.DataFrame({"uid": [1, 2, 1], "text": ["a", "b", "c"], "label": ["x", "y", "x"]})
+    with pytest.raises(DataError, match="name more than one text") as error:
+        ingest(csv_params(frame, id_column="uid"))
+    assert (error.value.row, error.value.field) == (3, "uid")
+    # the same text under the same id twice is a duplicate row, not a clash (validate counts it)
+    same = pd.DataFrame({"uid": [1, 2, 1], "text": ["a", "b", "a"], "label": ["x", "y", "x"]})
+    assert len(ingest(csv_params(same, id_column="uid")).labelled) == 3
+
+
+def test_a_jsonl_file_cut_mid_line_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "data.jsonl"
+    path.write_text('{"text": "a", "label": "x"}\n{"text": "b", "label": "y"}\n{"text": "c", "la')
+    with pytest.raises(DataError, match="cannot be read as jsonl") as error:
+        ingest(make(DatasetParams, source=str(path), download_dir=str(tmp_path / "dl")))
+    assert str(error.value.row).startswith("3 ")

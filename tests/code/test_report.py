@@ -31,8 +31,8 @@ def test_mcnemar_exact_p_value_and_interval() -> None:
     result = paired_significance(base, new)
     assert (result.base_only_correct, result.new_only_correct) == (0, 10)
     assert result.p_value == pytest.approx(2 * 0.5**10)
-    assert result.delta == pytest.approx(0.10)
-    assert result.ci_low > 0 and result.ci_low <= 0.10 <= result.ci_high
+    assert result.improvement == pytest.approx(0.10)
+    assert result.low > 0 and result.low <= 0.10 <= result.high
     assert result.significant
 
 
@@ -47,7 +47,7 @@ def test_balanced_disagreement_is_not_significant() -> None:
     assert (result.new_only_correct, result.base_only_correct) == (20, 20)
     assert result.p_value == pytest.approx(1.0)
     assert not result.significant
-    assert result.ci_low < 0 < result.ci_high
+    assert result.low < 0 < result.high
 
 
 def test_rows_are_matched_by_id_and_disjoint_sets_give_none() -> None:

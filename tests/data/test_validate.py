@@ -83,3 +83,10 @@ def test_all_failures_reported_at_once(labelled_table: pd.DataFrame) -> None:
 def test_missing_columns(labelled_table: pd.DataFrame) -> None:
     with pytest.raises(DataError, match="missing column"):
         run(labelled_table.drop(columns=["label"]))
+
+
+def test_a_test_class_that_train_lacks_fails_before_evaluate(labelled_table: pd.DataFrame) -> None:
+    test_row = labelled_table.index[labelled_table["split"] == "test"][0]
+    labelled_table.loc[test_row, "label"] = "2"
+    message = failure(labelled_table, params=make(ValidateParams, max_leakage_fraction=1.0))
+    assert "test_labels_in_train: test label value(s) ['2'] never occur in train" in message

@@ -82,8 +82,8 @@ def test_promotion_stops_when_the_champion_lookup_fails(
 def test_a_challenger_that_fails_the_behaviour_tests_is_never_promoted(
     reproduced_repo: Path, servers, tmp_path: Path, monkeypatch
 ) -> None:
-    """Labels swapped: the metric margin is waived (min_improvement -1, so the rule alone would
-    promote anything), and the behaviour gate still refuses it on the real registry."""
+    """Labels swapped, the metric margin waived (min_improvement -1): the behaviour gate refuses
+    it on the real registry before any comparison."""
     import mlflow
 
     from textclf.ml.persist import load_model_file

@@ -4,6 +4,7 @@ checks the pull-request call as GitHub documents it."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import yaml
 
 from tests.fake_github import FakeGitHub, serving
 from tests.integration.conftest import copy_repo, sh
+from textclf.core.errors import StepFailed
 from textclf.core.files import file_digest
 from textclf.core.gitrepo import locked_model_md5
 from textclf.infra import stack
@@ -121,3 +123,43 @@ def test_labelled_file_in_reproducible_model_out_as_a_branch_and_a_pull_request(
     assert drift["outcome"].startswith("drift detected, but there is no new labelled data")
     assert [step["step"] for step in drift["steps"]] == ["cache", "pull", "fold in"]
     shutil.rmtree(clone)
+
+    # every retrain left its evidence: an MLflow run in <model>-retrains, named in the summary
+    client = mlflow.MlflowClient(local_stack.mlflow_url)
+    first = client.get_run(_run_id(summary["evidence"]))
+    assert first.data.tags["retrain.outcome"] == "succeeded"
+    assert first.data.tags["retrain.registered_version"] == summary["register"]["version"]
+    assert client.get_experiment(first.info.experiment_id).name == f"{NAME}-retrains"
+    kept = {item.path for item in client.list_artifacts(first.info.run_id)}
+    assert {"steps.log", "summary.json", "pull-request.md", "reports"} <= kept
+    assert "up to date" in client.get_run(_run_id(again["evidence"])).data.tags["retrain.summary"]
+
+    # a delivery labelled against the texts: the challenger fails the behaviour gate, and the
+    # error says where its own behaviour report is (the checkout's is the champion's)
+    wrong = new.assign(text=new["text"] + " (again)", label=new["label"].map(FLIP))
+    wrong.to_parquet(tmp_path / "wrong.parquet")
+    s3.upload_file(
+        str(tmp_path / "wrong.parquet"), local_stack.batch_bucket, "labelled-loop/b.parquet"
+    )
+    with pytest.raises(StepFailed) as failed:
+        run_retrain(worker, "scheduled")
+    assert "retraining stopped at the repro step" in str(failed.value)
+    assert "behaviour" in str(failed.value)
+    evidence = client.get_run(_run_id(failed.value.fix))
+    assert evidence.data.tags["retrain.outcome"] == "failed"
+    assert evidence.data.tags["retrain.failed_step"] == "repro"
+    folder = Path(client.download_artifacts(evidence.info.run_id, "reports", str(tmp_path)))
+    challenger = json.loads((folder / "behaviour.json").read_text())
+    champion = json.loads((worker / "reports/behaviour.json").read_text())
+    assert challenger != champion
+    assert not all(test["passed"] for test in challenger["tests"].values())
+    steps = Path(client.download_artifacts(evidence.info.run_id, "steps.log", str(tmp_path)))
+    assert "== repro: $" in steps.read_text()
+
+
+FLIP = {"pos": "neg", "neg": "pos"}
+
+
+def _run_id(text: str) -> str:
+    """The run id in "... MLflow run <id> in experiment ..." (the summary, an error's fix)."""
+    return text.split("MLflow run ", 1)[1].split()[0]

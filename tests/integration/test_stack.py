@@ -139,11 +139,15 @@ def test_server_tracking_registry_and_promotion(remote_repo: Path, local_stack) 
     assert not decision["promoted"]
     assert decision["challenger_score"] < decision["champion_score"]
     assert decision["reason"].startswith("not promoted: challenger v")
-    assert "less than the required 0.0020" in decision["reason"]
+    assert "exact McNemar test p = " in decision["reason"]
+    assert "the challenger is significantly worse at the 95% level" in decision["reason"]
     client = mlflow.MlflowClient(local_stack.mlflow_url)
     assert client.get_model_version_by_alias("textclf-imdb", "champion").version == first["version"]
     tags = client.get_model_version("textclf-imdb", worse["version"]).tags
     assert tags["promotion.decision"] == "False" and tags["git_commit"]
+    assert tags["promotion.test"] == "exact McNemar test"
+    assert tags["promotion.rows"] == str(len(test))
+    assert float(tags["promotion.high"]) < 0  # the interval of the improvement: all below 0
 
     # The champion is now beaten by a better challenger trained on the same data.
     client.set_registered_model_alias("textclf-imdb", "champion", worse["version"])
@@ -223,3 +227,46 @@ def test_s3_down_during_push_then_push_again_loses_nothing(reproduced_repo, tmp_
         assert {p.name: p.read_bytes() for p in blob.iterdir()} == expected
     finally:
         stack.down(config, root=repo)
+
+
+def test_down_then_up_clears_the_registry_with_the_s3_that_held_its_artifacts(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """moto's S3 forgets everything when it stops: the registry goes with it, and says so, so
+    that after `up` a champion lookup says "no champion", not "No such artifact"."""
+    import mlflow
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from textclf.core.errors import DataError
+    from textclf.ml.vectorize import FastTfidfVectorizer
+    from textclf.registry.models import load_model, log_pipeline
+
+    config = stack.StackConfig(
+        state_dir=tmp_path / "stack",
+        s3_port=free_port(),
+        mlflow_port=free_port(),
+        services=("s3", "mlflow"),
+    )
+    texts, labels = ["good film", "bad film"] * 10, ["pos", "neg"] * 10
+    model = make_pipeline(FastTfidfVectorizer(), LogisticRegression()).fit(texts, labels)
+    stack.up(config, root=tmp_path)
+    try:
+        for key, value in stack.settings(config).items():
+            monkeypatch.setenv(key, value)
+        mlflow.set_tracking_uri(config.mlflow_url)
+        with mlflow.start_run():
+            logged = log_pipeline(model, texts[:2], {})
+        version = mlflow.register_model(logged, "kept").version
+        mlflow.MlflowClient().set_registered_model_alias("kept", "champion", version)
+        assert load_model("models:/kept@champion", tmp_path).classes == ["neg", "pos"]
+
+        stopped = stack.down(config, root=tmp_path)
+        assert any(name.startswith("registry cleared") for name in stopped), stopped
+        stack.up(config, root=tmp_path)
+        for key, value in stack.settings(config).items():
+            monkeypatch.setenv(key, value)
+        with pytest.raises(DataError, match="there is no 'champion' version of kept"):
+            load_model("models:/kept@champion", tmp_path)
+    finally:
+        stack.down(config, root=tmp_path)

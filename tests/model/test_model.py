@@ -15,6 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from tests.conftest import NEGATIVE, POSITIVE, REPO_ROOT, make
 from textclf.core.errors import DataError
 from textclf.core.params import PrepareParams, TrainParams
+from textclf.core.progress import Progress
 from textclf.ml.model import (
     CLASSIFIERS,
     NAIVE_BAYES,
@@ -25,6 +26,8 @@ from textclf.ml.model import (
     with_calibration_of,
 )
 from textclf.ml.nb_weighting import NBWeightedClassifier, log_count_ratio
+from textclf.ml.word_vectors import learn_word_vectors
+from textclf.pipeline.train import fit_steps
 
 TEXTS = POSITIVE * 3 + NEGATIVE * 3
 LABELS = np.array(["pos"] * 12 + ["neg"] * 12)
@@ -209,3 +212,17 @@ def test_calibration_refits_only_the_probabilities(method: str) -> None:
         assert (np.argsort(after[:4, 1]) == np.argsort(before[:4, 1])).all()
     reloaded = pickle.loads(pickle.dumps(calibrated))
     np.testing.assert_allclose(reloaded.predict_proba(held_out), after)
+
+
+def test_texts_without_a_single_word_are_one_data_error() -> None:
+    """Not scikit-learn's "empty vocabulary", nor word vectors' "lower dims below 1"."""
+    texts, labels = ["...", "!!!", "--", ";;"] * 10, ["a", "b"] * 20
+    model = build_pipeline(
+        make(TrainParams, word_vectors=None, vectorizer={"kind": "tfidf"}), make(PrepareParams)
+    )
+    with pytest.raises(DataError, match="empty vocabulary") as error:
+        fit_steps(model, texts, labels, Progress("fit", total=3))
+    assert "dataset.text_column" in error.value.fix
+    with pytest.raises(DataError, match="0 distinct word") as error:
+        learn_word_vectors(texts, r"\w+", True, words=100, window=2, dims=8, seed=0)
+    assert "dataset.text_column" in error.value.fix

@@ -49,6 +49,19 @@ class BatchResult:
         self.failed.append({"input": relative, "error": str(error)})
 
 
+@dataclass(frozen=True)
+class FileScored:
+    """What scoring one input published: its rows, and how many had no text (None, NaN or
+    blank: scored as an empty text, so counted and reported rather than passed off)."""
+
+    rows: int
+    empty_texts: int = 0
+
+
+def empty_texts(texts: pd.Series) -> int:
+    return int((texts.isna() | (texts.astype(str).str.strip() == "")).sum())
+
+
 def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
 
@@ -71,22 +84,22 @@ def score_inputs(
     model: LoadedModel,
     input_location: str,
     output_location: str,
-    score: Callable[[PendingInput, str], int],
+    score: Callable[[PendingInput, str], FileScored],
     **details: Any,
 ) -> BatchResult:
     """The batch loop every engine shares: `score(pending, target)` publishes one input's
-    output at `target` and returns its rows; a DataError leaves that input unscored (reported
+    output at `target` and says what it scored; a DataError leaves that input unscored (reported
     in `failed`), and each scored input is recorded in the manifest at once."""
     manifest = load_manifest(output_location)
     result = BatchResult()
     for pending in pending_inputs(input_location, manifest, result):
         target = storage.join(output_location, pending.output)
         try:
-            rows = score(pending, target)
+            scored = score(pending, target)
         except DataError as error:
             result.leave_unscored(pending.relative, error)
             continue
-        record(output_location, manifest, result, pending, target, rows, model, **details)
+        record(output_location, manifest, result, pending, target, scored, model, **details)
     return result
 
 
@@ -137,7 +150,7 @@ def record(
     result: BatchResult,
     pending: PendingInput,
     target: str,
-    rows: int,
+    scored: FileScored,
     model: LoadedModel,
     **details: Any,
 ) -> None:
@@ -145,7 +158,8 @@ def record(
     entry = {
         "fingerprint": pending.fingerprint,
         "output": target,
-        "rows": rows,
+        "rows": scored.rows,
+        "empty_texts": scored.empty_texts,
         "model": model.name,
         "model_version": model.version,
         "scored_at": now(),
@@ -153,7 +167,14 @@ def record(
     }
     manifest["inputs"][pending.relative] = entry
     save_manifest(output_location, manifest)
-    log.info("scored %s: %d rows -> %s", pending.relative, rows, target)
+    log.info("scored %s: %d rows -> %s", pending.relative, scored.rows, target)
+    if scored.empty_texts:
+        log.warning(
+            "%s: %d of %d rows have no text (scored as an empty text)",
+            pending.relative,
+            scored.empty_texts,
+            scored.rows,
+        )
     result.scored.append({"input": pending.relative, **entry})
 
 

@@ -13,7 +13,9 @@ import pyarrow.parquet as pq
 from textclf.batch.job import (
     BatchJob,
     BatchResult,
+    FileScored,
     chunk_ids,
+    empty_texts,
     now,
     score_inputs,
     scored_frame,
@@ -44,10 +46,10 @@ def run_local(job: BatchJob) -> BatchResult:
     )
 
 
-def score_local_file(job: BatchJob, path: str, target: str, scored_at: str) -> int:
+def score_local_file(job: BatchJob, path: str, target: str, scored_at: str) -> FileScored:
     """Score one input chunk by chunk (on `batch.workers` processes) into a temporary Parquet
     file, then publish it whole."""
-    model, settings, rows = job.model, job.settings, 0
+    model, settings, rows, empty = job.model, job.settings, 0, 0
     with (
         storage.published(target) as local,
         Progress(f"scoring {Path(path).name}", total=known_rows(path)) as progress,
@@ -69,10 +71,11 @@ def score_local_file(job: BatchJob, path: str, target: str, scored_at: str) -> i
                     writer = pq.ParquetWriter(local, table.schema)
                 writer.write_table(table)
                 rows += len(chunk)
+                empty += empty_texts(chunk[settings.text_column])
                 progress.update(len(chunk))
         finally:
             if writer is not None:
                 writer.close()
         if writer is None:
             raise DataError(path, "the file has no rows", "remove it or add rows")
-    return rows
+    return FileScored(rows, empty)

@@ -87,11 +87,11 @@ def run_spark_batch(spark: SparkSession, model: JobModel, job: BatchJob) -> batc
     output = job.output_location
     _clear_staging(output)
 
-    def score(pending: batch.PendingInput, target: str) -> int:
+    def score(pending: batch.PendingInput, target: str) -> batch.FileScored:
         staging = storage.join(output, STAGING, job.run_id, pending.output)
-        rows = score_spark_file(spark, model, job, pending.path, staging)
+        scored = score_spark_file(spark, model, job, pending.path, staging)
         storage.replace_folder(staging, target)
-        return rows
+        return scored
 
     result = batch.score_inputs(
         job.model, job.input_location, output, score, engine="spark", run_id=job.run_id
@@ -117,8 +117,8 @@ def run_here(job: BatchJob) -> batch.BatchResult:
 
 def score_spark_file(
     spark: SparkSession, model: JobModel, job: BatchJob, path: str, target: str
-) -> int:
-    """Score one input into a Parquet folder at `target`; returns its rows."""
+) -> batch.FileScored:
+    """Score one input into a Parquet folder at `target`; returns its rows and empty texts."""
     from pyspark.sql import functions as F
 
     settings, classes = job.settings, job.model.classes
@@ -151,7 +151,9 @@ def score_spark_file(
     rows = parquet_rows(target)
     if rows == 0:
         raise DataError(path, "the file has no rows", "remove it or add rows")
-    return rows
+    text = F.col(settings.text_column)
+    empty = frame.filter(text.isNull() | (F.trim(text.cast("string")) == "")).count()
+    return batch.FileScored(rows, empty)
 
 
 def _score_batches(

@@ -3,6 +3,7 @@ starts or talks to (the local stack's servers, the MLflow tracking server, the t
 
 from __future__ import annotations
 
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -43,3 +44,11 @@ def wait_until_healthy(
         if time.monotonic() >= deadline:
             raise ServiceUnavailable(url, f"the {name} {problem} after {timeout:.0f} s", fix)
         time.sleep(interval)
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something already listens on host:port (a server about to start there would
+    fail to bind)."""
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((host, port)) == 0

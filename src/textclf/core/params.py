@@ -177,9 +177,10 @@ class ServeParams:
     max_text_chars: int
     max_texts: int
     max_body_bytes: int
+    max_in_flight: int  # per worker; past it /predict answers 503 with Retry-After at once
 
     def __post_init__(self) -> None:
-        for name in ("workers", "max_text_chars", "max_texts", "max_body_bytes"):
+        for name in ("workers", "max_text_chars", "max_texts", "max_body_bytes", "max_in_flight"):
             value = getattr(self, name)
             _require(value >= 1, f"serve.{name}", value, "a number above 0")
         _require(self.poll_seconds > 0, "serve.poll_seconds", self.poll_seconds, "seconds above 0")
@@ -194,9 +195,15 @@ class MlflowParams:
 
 @dataclass(frozen=True)
 class RegistryParams:
+    """The promotion rule (registry/promotion.py, ml/comparison.py)."""
+
     model_name: str
     metric: str
-    min_improvement: float
+    min_improvement: float  # the interval's lower end must reach it (0: significance alone)
+    confidence: float  # of the paired test and interval
+
+    def __post_init__(self) -> None:
+        _require(0.5 <= self.confidence < 1, "registry.confidence", self.confidence, "e.g. 0.95")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ the fix.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -69,6 +70,7 @@ def read_chunks(
             location,
             f"cannot be read as {fmt} ({message})",
             f"replace it with a valid {fmt} file",
+            row=_first_bad_json_line(location) if fmt == "jsonl" else None,
         ) from error
 
 
@@ -142,6 +144,19 @@ def read_head(location: str, rows: int) -> pd.DataFrame:
         if total >= rows:
             break
     return pd.concat(chunks, ignore_index=True).head(rows)
+
+
+def _first_bad_json_line(location: str) -> str | None:
+    """Where a JSON-lines file stops being JSON (a file cut mid-write ends in half a line)."""
+    with filesystem(location).open(location, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                json.loads(line)
+            except ValueError:
+                return f"{number} (line {number} of the file)"
+    return None
 
 
 def _first_undecodable_line(location: str) -> str | None:

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,11 +23,12 @@ from typing import Any
 from textclf.core import environment
 from textclf.core.errors import ServiceUnavailable, SetupError
 from textclf.core.files import write_json, write_text
-from textclf.core.health import wait_until_healthy
+from textclf.core.health import port_in_use, wait_until_healthy
 
 ACCESS_KEY = "testing"  # moto accepts any credentials; these never leave loopback
 REGION = "us-east-1"
 DVC_REMOTE = "storage"
+REGISTRY_STORE = "mlflow.db"  # the stack's MLflow server: runs and registry (artifacts in S3)
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def services(config: StackConfig, root: Path = Path(".")) -> list[Service]:
                 "--workers",
                 "1",
                 "--backend-store-uri",
-                f"sqlite:///{state / 'mlflow.db'}",
+                f"sqlite:///{state / REGISTRY_STORE}",
                 "--artifacts-destination",
                 f"s3://{config.mlflow_bucket}/artifacts",
             ],
@@ -226,7 +226,12 @@ def up(config: StackConfig, root: Path = Path("."), timeout: float = 90.0) -> di
 
 
 def down(config: StackConfig, root: Path = Path(".")) -> list[str]:
-    """Stop the services this stack started and remove the settings it wrote."""
+    """Stop the services this stack started and remove the settings it wrote.
+
+    moto's S3 keeps everything in memory, so stopping it loses every artifact the registry's
+    versions point at. When this stack ran both, the registry (`mlflow.db`) goes too, and
+    says so: after the next `up` the registry is empty, never full of versions that fail to
+    load. A registry whose S3 was another stack's is kept."""
     if not config.pid_file.exists():
         return []
     recorded = [Service(**item) for item in json.loads(config.pid_file.read_text())]
@@ -234,7 +239,12 @@ def down(config: StackConfig, root: Path = Path(".")) -> list[str]:
     config.pid_file.unlink(missing_ok=True)
     config.env_file.unlink(missing_ok=True)
     set_dvc_remote(root, None)
-    return [service.name for service in recorded]
+    names = [service.name for service in recorded]
+    registry = config.state_dir / REGISTRY_STORE
+    if {"s3", "mlflow"} <= set(names) and registry.exists():
+        registry.unlink()
+        names.append(f"registry cleared ({registry}, with S3's artifacts)")
+    return names
 
 
 def status(config: StackConfig) -> dict[str, bool]:
@@ -296,12 +306,6 @@ def set_dvc_remote(root: Path, values: dict[str, str] | None) -> None:
         remote.update(values or {})
         if not remote:
             local["remote"].pop(DVC_REMOTE)
-
-
-def port_in_use(host: str, port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex((host, port)) == 0
 
 
 def _spawn(service: Service, log: Path) -> int:

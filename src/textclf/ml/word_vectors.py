@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 
-from textclf.core.errors import ParamsError
+from textclf.core.errors import DataError, ParamsError
 
 # Context counts raised to this power before PMI: rare contexts otherwise get huge PMI.
 CONTEXT_SMOOTHING = 0.75
@@ -80,6 +80,13 @@ def learn_word_vectors(
     ids = tokens.join(top.select("token", "id"), on="token", how="left", maintain_order="left")
     row, word = ids["row"].to_numpy(), ids["id"].fill_null(-1).to_numpy()
     size = len(top)
+    if size < 2:  # no dims would do: the texts themselves are the problem
+        raise DataError(
+            "the training texts",
+            f"they hold {size} distinct word(s) matching the token pattern {token_pattern!r}",
+            "check that the text column holds the texts (dataset.text_column), or set "
+            "train.word_vectors: null",
+        )
     if size < dims + 1:
         raise ParamsError(
             "train.word_vectors.dims",

@@ -276,8 +276,17 @@ def read_dataset_table(
             "set dataset.text_column / label_column / id_column / split_column in params.yaml",
             field=missing[0],
         )
+    if labelled and frame.empty:
+        raise DataError(
+            path,
+            "has no rows (a header only)",
+            "add labelled rows, or point dataset.source at them",
+        )
     if labelled:
         _check_labels_present(frame, params.label_column, path)
+        _check_one_kind_of_label(frame[params.label_column], params.label_column, path)
+    if params.id_column:
+        _check_ids_name_one_text(frame, params.id_column, params.text_column, path)
     row_numbers = pd.RangeIndex(1, len(frame) + 1)
     table = frame.rename(columns={column: role for role, column in wanted.items()})
     table["origin"] = [f"{name}:{row}" for row in row_numbers]
@@ -331,6 +340,42 @@ def _check_labels_present(frame: pd.DataFrame, column: str, path: str | Path) ->
             "label them, drop them, or move them to dataset.unlabelled_source",
             row=first,
             field=column,
+        )
+
+
+def _check_one_kind_of_label(labels: pd.Series, column: str, path: str | Path) -> None:
+    """Numbers and words in one label column are two datasets mixed up (0/1 beside
+    disaster/not_disaster), not four classes."""
+    values = _label_strings(labels)
+    numeric = values.str.fullmatch(r"[-+]?\d+(\.\d+)?")
+    if numeric.any() and not numeric.all():
+        minority = ~numeric if numeric.sum() >= len(values) / 2 else numeric
+        first = int(minority.to_numpy().nonzero()[0][0])
+        raise DataError(
+            path,
+            f"the label column mixes numbers and words ({int(numeric.sum())} numeric, "
+            f"{int((~numeric).sum())} not; e.g. {values.iloc[first]!r})",
+            "use one set of labels for every row (relabel the odd rows), or set dataset.labels",
+            row=first + 1,
+            field=column,
+        )
+
+
+def _check_ids_name_one_text(
+    frame: pd.DataFrame, id_column: str, text_column: str, path: str | Path
+) -> None:
+    texts_per_id = frame.groupby(frame[id_column].astype(str))[text_column].nunique(dropna=False)
+    clashing = texts_per_id[texts_per_id > 1]
+    if not clashing.empty:
+        first_id = clashing.index[0]
+        rows = (frame[id_column].astype(str) == first_id).to_numpy().nonzero()[0]
+        raise DataError(
+            path,
+            f"{len(clashing)} id(s) name more than one text (e.g. id {first_id!r} on rows "
+            f"{', '.join(str(r + 1) for r in rows[:3])})",
+            "give every text its own id, or unset dataset.id_column to number the rows",
+            row=int(rows[1]) + 1,
+            field=id_column,
         )
 
 

@@ -23,7 +23,7 @@ from textclf.core.params import Params, flatten
 from textclf.core.tables import read_stage_output
 from textclf.ml.persist import load_model_file
 from textclf.registry.models import LOGGED_NAME, log_pipeline
-from textclf.registry.tracking import LOCAL_ARTIFACTS, connect
+from textclf.registry.tracking import connect, experiment_id
 
 FINGERPRINT_TAG = "textclf.fingerprint"
 
@@ -63,14 +63,14 @@ def log_run(inputs: RunInputs, root: Path) -> dict[str, str]:
     uri = connect(root, fallback_to_local=inputs.params.mlflow.fallback_to_local)
     import mlflow
 
-    experiment_id = _experiment_id(mlflow, inputs.params.mlflow.experiment, uri, root)
+    experiment = experiment_id(inputs.params.mlflow.experiment, uri)
     fingerprint = inputs.fingerprint()
     code_commit, dirty = git_commit(root)
     # The commit whose dvc.lock names this model, if HEAD's does: only then can `git checkout`
     # plus `dvc pull` give it back. Otherwise registration asks for the commit first.
     commit = commit_for_model(root, inputs.data_hashes["model"]) or UNCOMMITTED
     existing = mlflow.search_runs(
-        experiment_ids=[experiment_id],
+        experiment_ids=[experiment],
         filter_string=f"tags.`{FINGERPRINT_TAG}` = '{fingerprint}'",
         output_format="list",
         max_results=1,
@@ -81,7 +81,7 @@ def log_run(inputs: RunInputs, root: Path) -> dict[str, str]:
         model_id = run.outputs.model_outputs[0].model_id if run.outputs.model_outputs else ""
         return _record(
             uri,
-            experiment_id,
+            experiment,
             run.info.run_id,
             run.data.tags.get("git_commit", commit),
             f"models:/{model_id}",
@@ -96,7 +96,7 @@ def log_run(inputs: RunInputs, root: Path) -> dict[str, str]:
         **{f"data_md5.{name}": digest for name, digest in inputs.data_hashes.items()},
     }
     run_name = f"{inputs.params.dataset.name}-{code_commit[:8]}"
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
+    with mlflow.start_run(experiment_id=experiment, run_name=run_name, tags=tags) as run:
         mlflow.log_params(dict(flatten(inputs.params.as_dict())))
         numeric = {
             **inputs.metrics,
@@ -115,7 +115,7 @@ def log_run(inputs: RunInputs, root: Path) -> dict[str, str]:
                 mlflow.log_artifact(str(path), artifact_path=folder)
         logged_model_uri = log_pipeline(inputs.model, inputs.example_texts, tags)
     log.info("tracked run %s at %s", run.info.run_id, uri)
-    return _record(uri, experiment_id, run.info.run_id, commit, logged_model_uri)
+    return _record(uri, experiment, run.info.run_id, commit, logged_model_uri)
 
 
 def _record(
@@ -129,17 +129,6 @@ def _record(
         "logged_model_uri": logged_model_uri,
         "git_commit": commit,
     }
-
-
-def _experiment_id(mlflow: Any, name: str, uri: str, root: Path) -> str:
-    experiment = mlflow.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    location = None
-    if uri.startswith("sqlite:"):
-        # Keep local artifacts beside the store, not in whatever directory the command ran from.
-        location = (root / LOCAL_ARTIFACTS).resolve().as_uri()
-    return mlflow.create_experiment(name, artifact_location=location)
 
 
 def git_commit(root: Path) -> tuple[str, bool]:

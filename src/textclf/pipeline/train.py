@@ -142,10 +142,22 @@ def fit_steps(model: Pipeline, texts: list[str], labels: Any, progress: Progress
     features: Any = texts
     for name, step in model.steps:
         started = time.perf_counter()
-        if step is model.steps[-1][1]:
-            step.fit(features, labels)
-        else:
-            features = step.fit_transform(features, labels)
+        try:
+            if step is model.steps[-1][1]:
+                step.fit(features, labels)
+            else:
+                features = step.fit_transform(features, labels)
+        except ValueError as error:
+            if "empty vocabulary" not in str(error):
+                raise
+            # scikit-learn's words; every text was empty, stop words or unmatched by the pattern
+            raise DataError(
+                Layout().train_split,
+                "no training text gives a single n-gram (empty vocabulary)",
+                "check that the text column holds the texts (dataset.text_column), or loosen "
+                "train.vectorizer (token_pattern, min_df, stop_words)",
+                field="text",
+            ) from error
         log.info("fitted %s in %.1f s", name, time.perf_counter() - started)
         progress.update(1)
 

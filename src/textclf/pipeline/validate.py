@@ -57,6 +57,7 @@ def validate(
         _empty_text(table, params),
         _known_labels(table, dataset, params),
         _several_labels(table),
+        _test_labels_in_train(table, params),
         _duplicates(table, params),
         _bad_characters(table, params),
         _leakage(table, params, prepare.normalize),
@@ -110,6 +111,25 @@ def _known_labels(table: pd.DataFrame, dataset: DatasetParams, params: ValidateP
         dataset.labels,
         f"label value(s) {values} are not in dataset.labels {dataset.labels}",
         _examples(table, unknown, params.examples),
+    )
+
+
+def _test_labels_in_train(table: pd.DataFrame, params: ValidateParams) -> Check:
+    """A class that only the given test split has cannot be learned, and evaluation cannot
+    score it: caught here, before any stage's outputs are replaced."""
+    train = set(table.loc[table["split"] == "train", "label"])
+    tested = table["split"] == "test"
+    if not train or not tested.any():  # splits made later, by prepare: it stratifies
+        return Check("test_labels_in_train", True, None, detail="no given train/test split")
+    unseen = tested & ~table["label"].isin(train)
+    values = sorted(table.loc[unseen, "label"].unique().tolist())
+    return Check(
+        "test_labels_in_train",
+        not unseen.any(),
+        values,
+        sorted(train),
+        f"test label value(s) {values} never occur in train {sorted(train)}",
+        _examples(table, unseen, params.examples),
     )
 
 

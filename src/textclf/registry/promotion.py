@@ -1,6 +1,7 @@
 """The promotion rule: a registered challenger becomes `champion` only when it beats the
-champion on the same evaluation data by a configured margin, its commit can be given back (it is
-on the git remote, and merged when the params ask for that), and it passes the behaviour tests.
+champion on the same evaluation rows by a significant margin (one paired comparison, shared with
+the pull-request report: ml/comparison.py), its commit can be given back (it is on the git
+remote, and merged when the params ask for that), and it passes the behaviour tests.
 
 The decision and its reason are recorded as tags on the challenger version. A champion lookup
 that fails for any reason other than "there is no champion yet" stops the promotion.
@@ -23,8 +24,10 @@ from textclf.core.layout import Layout
 from textclf.core.params import Params
 from textclf.core.tables import read_stage_output
 from textclf.ml.behaviour import behaviour_report, gate_problem
-from textclf.ml.metrics import HIGHER_IS_BETTER, compute_metrics
+from textclf.ml.comparison import PairedComparison, compare_paired
+from textclf.ml.metrics import compute_metrics
 from textclf.ml.persist import LoadedModel
+from textclf.ml.scoring import Scores
 from textclf.registry.models import load_model
 from textclf.registry.tracking import connect, load_run_record, mlflow_error
 from textclf.registry.versions import (
@@ -48,6 +51,7 @@ class Decision:
     challenger_score: float
     champion_version: str | None = None
     champion_score: float | None = None
+    comparison: dict | None = None  # ml/comparison.py's PairedComparison: test, rows, interval, p
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -97,6 +101,7 @@ def promote_challenger(params: Params, layout: Layout, name: str | None = None) 
         lambda model: gate_problem(
             behaviour_report(model, test["text"].tolist(), params, layout.root)
         ),
+        params.registry.confidence,
     )
     return decision.as_dict()
 
@@ -124,9 +129,12 @@ def promote(
     min_improvement: float,
     releasable: Callable[[Any], str | None] = lambda version: None,
     behaves: Callable[[LoadedModel], str | None] = lambda model: None,
+    confidence: float = 0.95,
 ) -> Decision:
-    """Score challenger and champion on `test`; move `champion` if the challenger wins by the
-    margin. The decision and its reason are recorded as tags on the challenger version.
+    """Score challenger and champion on the same `test` rows; move `champion` only when the
+    challenger's improvement is significant at `confidence` and its interval's lower end is at
+    least `min_improvement` (ml/comparison.py). The decision, its reason and its statistics are
+    recorded as tags on the challenger version.
 
     `releasable(version)` says why a version may not become champion (e.g. its commit is not
     on the git remote), or None; `behaves(model)` says why the loaded challenger fails a
@@ -144,7 +152,9 @@ def promote(
         decision = Decision(False, reason, metric, str(challenger.version), float("nan"))
         return _record_decision(name, challenger, decision)
     model = load_version(name, str(challenger.version))
-    challenger_score = score(model, test, metric)
+    actual = test["label"].astype(str).to_numpy()
+    challenger_scores = model.score(test["text"])
+    challenger_score = metric_of(model, actual, challenger_scores, metric)
     misbehaves = behaves(model)
     if misbehaves is not None:
         reason = f"not promoted: {misbehaves}"
@@ -159,20 +169,33 @@ def promote(
         decision.champion_version, decision.champion_score = str(champion.version), challenger_score
         decision.reason = f"version {challenger.version} is already the champion"
     else:
-        champion_score = score(load_version(name, str(champion.version)), test, metric)
-        decision.champion_version, decision.champion_score = str(champion.version), champion_score
-        gain = challenger_score - champion_score
-        if not HIGHER_IS_BETTER[metric]:
-            gain = -gain
-        decision.promoted = gain >= min_improvement
-        verdict = "promoted" if decision.promoted else "not promoted"
-        comparison = "at least" if decision.promoted else "less than"
+        held = load_version(name, str(champion.version))
+        held_scores = held.score(test["text"])
+        decision.champion_version = str(champion.version)
+        decision.champion_score = metric_of(held, actual, held_scores, metric)
+        comparison = compare_paired(actual, held_scores, challenger_scores, metric, confidence)
+        decision.promoted = comparison.wins(min_improvement)
+        decision.comparison = comparison.as_dict()
         decision.reason = (
-            f"{verdict}: challenger v{challenger.version} {metric}={challenger_score:.4f} vs "
-            f"champion v{champion.version} {metric}={champion_score:.4f} on {len(test)} rows; "
-            f"improvement {gain:+.4f} is {comparison} the required {min_improvement:.4f}"
+            f"{'promoted' if decision.promoted else 'not promoted'}: challenger "
+            f"v{challenger.version} vs champion v{champion.version}: {comparison.summary()}; "
+            + _verdict(comparison, min_improvement)
         )
     return _record_decision(name, challenger, decision)
+
+
+def _verdict(comparison: PairedComparison, min_improvement: float) -> str:
+    level = f"at the {comparison.confidence:.0%} level"
+    if not comparison.significant:
+        return f"the difference is not significant {level}"
+    if comparison.improvement <= 0:
+        return f"the challenger is significantly worse {level}"
+    if comparison.low < min_improvement:
+        return (
+            f"significant {level}, but the interval's lower end {comparison.low:+.4f} is under "
+            f"the required {min_improvement:+.4f} (registry.min_improvement)"
+        )
+    return f"significant {level}, and the lower end is at least {min_improvement:+.4f}"
 
 
 def _record_decision(name: str, challenger: Any, decision: Decision) -> Decision:
@@ -186,6 +209,8 @@ def _record_decision(name: str, challenger: Any, decision: Decision) -> Decision
         registry.set_model_version_tag(
             name, challenger.version, "promotion.reason", decision.reason
         )
+        for key, value in (decision.comparison or {}).items():
+            registry.set_model_version_tag(name, challenger.version, f"promotion.{key}", value)
     except Exception as error:
         raise mlflow_error(error, alias_uri(name, CHAMPION)) from error
     log.info("%s", decision.reason)
@@ -196,9 +221,9 @@ def load_version(name: str, version: str) -> LoadedModel:
     return load_model(f"models:/{name}/{version}")
 
 
-def score(model: LoadedModel, test: pd.DataFrame, metric: str) -> float:
-    """`metric` of a model on `test`, scored as evaluation scores it."""
-    metrics = compute_metrics(test["label"].astype(str).to_numpy(), model.score(test["text"]))
+def metric_of(model: LoadedModel, actual: Any, scores: Scores, metric: str) -> float:
+    """`metric` of a model's scores of the evaluation rows, computed as evaluation computes it."""
+    metrics = compute_metrics(actual, scores)
     if metric not in metrics:
         raise DataError(
             model.uri, f"{metric} is undefined on this evaluation data", "choose another metric"

@@ -61,6 +61,23 @@ def connect(root: Path = Path("."), *, fallback_to_local: bool = False) -> str:
     return uri
 
 
+def experiment_id(name: str, uri: str) -> str:
+    """The id of experiment `name` in the store `connect` pointed mlflow at, created when
+    missing. A SQLite store keeps its artifacts in `mlartifacts/` beside the database file,
+    whatever directory the command ran in: a run made in a retraining's temporary tree must
+    not leave its artifacts in the tree, which is deleted."""
+    import mlflow
+
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = None
+    if uri.startswith("sqlite:///"):
+        database = Path(uri.removeprefix("sqlite:///"))
+        location = (database.parent / LOCAL_ARTIFACTS).resolve().as_uri()
+    return mlflow.create_experiment(name, artifact_location=location)
+
+
 def mlflow_error(error: Exception, where: str) -> Exception:
     """An MLflow client error as the project's error: a server that failed or did not answer is
     ServiceUnavailable; a request the server refused (a name or id that does not exist) is a

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from textclf.core import storage
+from textclf.core.errors import DataError
 from textclf.core.files import write_parquet
 from textclf.core.params import DatasetParams, NormalizeOptions
 from textclf.core.tables import table_format
@@ -47,9 +48,12 @@ def fold_in(
     options: NormalizeOptions,
     known_texts: pd.Series,
     already_proposed: set[str] = frozenset(),  # type: ignore[assignment]
+    classes: list[str] | None = None,
 ) -> FoldResult:
     """Fold every labelled file under `location` that is not in `folder` yet (nor in
-    `already_proposed`, the fingerprints an open retraining branch holds)."""
+    `already_proposed`, the fingerprints an open retraining branch holds). With `classes` (the
+    dataset's), a file labelled outside them is refused whole: new classes are a decision for
+    params (dataset.labels), not for a delivery."""
     result = FoldResult()
     if not storage.exists(location):
         log.info("no labelled input at %s", location)
@@ -67,6 +71,8 @@ def fold_in(
             result.skipped.append(name)
             continue
         rows = read_dataset_table(path, fmt, dataset, labelled=True)
+        if classes is not None:
+            _check_classes(rows, classes, path, dataset.label_column)
         keys = rows["text"].map(lambda text: normalize(text, options))
         repeated_in_file = keys.duplicated()
         known = keys.isin(seen)
@@ -92,6 +98,21 @@ def fold_in(
         log.info("folded in %s", entry)
         result.added.append(entry)
     return result
+
+
+def _check_classes(rows: pd.DataFrame, classes: list[str], path: str, column: str) -> None:
+    outside = ~rows["label"].isin(classes)
+    if outside.any():
+        first = int(outside.to_numpy().nonzero()[0][0])
+        values = sorted(rows.loc[outside, "label"].unique())
+        raise DataError(
+            path,
+            f"{int(outside.sum())} row(s) are labelled outside the dataset's classes "
+            f"{classes}: {', '.join(map(repr, values[:5]))}",
+            "relabel them with the dataset's classes, or list the new classes in dataset.labels",
+            row=first + 1,
+            field=column,
+        )
 
 
 def _tracked(target: Path) -> bool:

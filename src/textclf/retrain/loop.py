@@ -19,6 +19,7 @@ leaves no branch and no version, and the next run does the work again.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -29,17 +30,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pandas as pd
 
 from textclf.core import gitrepo
-from textclf.core.errors import ServiceUnavailable, StepFailed
+from textclf.core.errors import ServiceUnavailable, StepFailed, TextclfError
 from textclf.core.layout import Layout
 from textclf.ml.params import load_params
 from textclf.retrain.deliveries import fold_in
+from textclf.retrain.evidence import keep_evidence
 from textclf.retrain.github import open_pull_request, repository_from_remote
 
 log = logging.getLogger(__name__)
@@ -65,8 +68,16 @@ def retrain_environment(tree: Path) -> Path:
 class Retraining:
     """One retraining run: its tree, its steps and their timings."""
 
-    def __init__(self, checkout: Path, env: dict[str, str] | None) -> None:
+    def __init__(
+        self,
+        checkout: Path,
+        env: dict[str, str] | None,
+        on_step: Callable[[str], None] = lambda line: None,
+    ) -> None:
         self.checkout = checkout.resolve()
+        self.on_step = on_step  # told each step as it starts (the CLI prints it, the flow logs it)
+        self.step_log: list[str] = []  # every step's command and output: the evidence's steps.log
+        self.report: str | None = None  # the pull-request report body, once made
         self.env = {**os.environ, **(env or {})}
         for inherited in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"):  # open_tree sets its own
             self.env.pop(inherited, None)
@@ -78,11 +89,17 @@ class Retraining:
         """Run a command in the tree with the tree's environment; `textclf` exits 3 when a
         service did not answer, which stays worth retrying."""
         started = time.perf_counter()
+        self.on_step(f"retrain: {name} ...")
         argv = ["uv", "run", "--frozen", "--no-dev", *command] if run else list(command)
         result = subprocess.run(argv, cwd=self.tree, capture_output=True, text=True, env=self.env)
         seconds = round(time.perf_counter() - started, 1)
         self.summary["steps"].append({"step": name, "seconds": seconds})
+        self.step_log.append(
+            f"== {name}: $ {' '.join(argv)}\n{result.stdout}{result.stderr}"
+            f"== exit {result.returncode} after {seconds} s\n"
+        )
         if result.returncode != 0:
+            self.summary["failed_step"] = name
             tail = (result.stderr or result.stdout).strip().splitlines()[-6:]
             failure = ServiceUnavailable if result.returncode == 3 else StepFailed
             raise failure(
@@ -92,6 +109,22 @@ class Retraining:
             )
         log.info("%s: %.1f s", name, seconds)
         return result.stdout
+
+    @contextlib.contextmanager
+    def in_process(self, name: str) -> Iterator[None]:
+        """A step that runs in this process (not a command): announced, timed, and named as
+        the failed step if it raises."""
+        self.on_step(f"retrain: {name} ...")
+        started = time.perf_counter()
+        try:
+            yield
+        except BaseException as error:
+            self.summary["failed_step"] = name
+            self.step_log.append(f"== {name} (in process) failed: {error}\n")
+            raise
+        finally:
+            seconds = round(time.perf_counter() - started, 1)
+            self.summary["steps"].append({"step": name, "seconds": seconds})
 
     def open_tree(self, base: str) -> str:
         gitrepo.git(self.checkout, "fetch", "--quiet", "origin", base)
@@ -130,85 +163,113 @@ class Retraining:
 
 
 def run_retrain(
-    checkout: Path, reason: str = "scheduled", env: dict[str, str] | None = None
+    checkout: Path,
+    reason: str = "scheduled",
+    env: dict[str, str] | None = None,
+    on_step: Callable[[str], None] = lambda line: None,
 ) -> dict:
-    """Retrain from the newest base branch; returns what happened (and is idempotent)."""
-    settings = load_params(checkout / "params.yaml").retrain
-    run = Retraining(checkout, env)
+    """Retrain from the newest base branch; returns what happened (and is idempotent). Success
+    or failure, the retrain is recorded as an MLflow run (retrain/evidence.py): the summary's
+    `evidence`, or the error's fix, says where."""
+    checkout_params = load_params(checkout / "params.yaml")
+    settings = checkout_params.retrain
+    run = Retraining(checkout, env, on_step)
     summary = run.summary
     summary["reason_started"] = reason
+    failure: BaseException | None = None
     try:
-        summary["base_commit"] = run.open_tree(settings.base_branch)
-        run.step("pull", "dvc", "pull", "--allow-missing")
-        params = load_params(run.tree / "params.yaml")
-        layout = Layout(run.tree)
-        folder = run.tree / params.dataset.deliveries
-        known = pd.Series(dtype=str)
-        if layout.labelled.exists():
-            known = pd.read_parquet(layout.labelled, columns=["text"])["text"]
-        started = time.perf_counter()
+        return _retrain(run, summary, reason, settings)
+    except BaseException as error:
+        failure = error
+        raise
+    finally:
+        where = keep_evidence(
+            run.checkout,
+            run.tree,
+            checkout_params.registry.model_name,
+            summary,
+            "".join(run.step_log),
+            run.report,
+            failure,
+        )
+        summary["evidence"] = where
+        on_step(f"retrain: evidence in {where or 'no MLflow run (see the warning above)'}")
+        if isinstance(failure, TextclfError) and where:
+            failure.fix = f"{failure.fix}; every step's output and the reports: {where}"
+        run.close_tree()
+        if "branch" in summary:
+            gitrepo.git(run.checkout, "branch", "--quiet", "-D", summary["branch"], check=False)
+
+
+def _retrain(run: Retraining, summary: dict, reason: str, settings: Any) -> dict:
+    """run_retrain's steps, in its tree."""
+    summary["base_commit"] = run.open_tree(settings.base_branch)
+    run.step("pull", "dvc", "pull", "--allow-missing")
+    params = load_params(run.tree / "params.yaml")
+    layout = Layout(run.tree)
+    folder = run.tree / params.dataset.deliveries
+    known = pd.DataFrame({"text": pd.Series(dtype=str), "label": pd.Series(dtype=str)})
+    if layout.labelled.exists():
+        known = pd.read_parquet(layout.labelled, columns=["text", "label"])
+    # The classes are params' (dataset.labels) or, failing that, the dataset's own so far.
+    classes = params.dataset.labels or sorted(known["label"].astype(str).unique()) or None
+    with run.in_process("fold in"):
         folded = fold_in(
             params.retrain.labelled_input,
             folder,
             params.dataset,
             params.prepare.normalize,
-            known,
+            known["text"],
             proposed_deliveries(run.checkout, settings.branch_prefix),
+            classes,
         )
-        summary["labelled"] = folded.as_dict()
-        summary["steps"].append(
-            {"step": "fold in", "seconds": round(time.perf_counter() - started, 1)}
+    summary["labelled"] = folded.as_dict()
+    for item in folded.added:
+        run.step("track delivery", "dvc", "add", item["file"])
+    if reason == "drift" and not folded.added:
+        summary["outcome"] = (
+            "drift detected, but there is no new labelled data to retrain on: "
+            "nothing was retrained"
         )
-        for item in folded.added:
-            run.step("track delivery", "dvc", "add", item["file"])
-        if reason == "drift" and not folded.added:
-            summary["outcome"] = (
-                "drift detected, but there is no new labelled data to retrain on: "
-                "nothing was retrained"
-            )
-            log.warning(summary["outcome"])
-            return summary
-        run.step("repro", "dvc", "repro")
-        if not gitrepo.git(run.tree, "status", "--porcelain", "--", "dvc.lock"):
-            summary["outcome"] = "the pipeline was up to date: no new model to register"
-            return summary
-        branch = settings.branch_prefix + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        metrics = json.loads((layout.metrics).read_text())
-        gitrepo.git(run.tree, "checkout", "--quiet", "-b", branch)
-        gitrepo.git(run.tree, "add", "--", *RESULTS)
-        gitrepo.git(
-            run.tree,
-            "-c",
-            "user.name=textclf retrain",
-            "-c",
-            "user.email=retrain@textclf.invalid",
-            "commit",
-            "--quiet",
-            "-m",
-            f"Retrain ({reason}): {folded.rows} new labelled rows, "
-            f"accuracy {metrics['accuracy']:.4f}",
-        )
-        summary["branch"] = branch
-        summary["commit"] = gitrepo.git(run.tree, "rev-parse", "HEAD")
-        run.step("push data", "dvc", "push")
-        run.step("push branch", "git", "push", "--quiet", "origin", branch, run=False)
-        try:
-            summary["register"] = json.loads(run.step("register", "textclf", "register"))
-        except Exception:
-            # A pushed branch without its registered version would look done to the next run
-            # (its deliveries count as proposed): take it back, so the next run redoes it all.
-            gitrepo.git(run.tree, "push", "--quiet", "origin", "--delete", branch, check=False)
-            raise
-        if params.retrain.promotion == "rule":
-            summary["promote"] = json.loads(run.step("promote", "textclf", "promote"))
-        report = run.step("report", "textclf", "report", "--base", f"origin/{settings.base_branch}")
-        summary["pull_request"] = pull_request(run, params.retrain, branch, report)
-        summary["outcome"] = f"registered version {summary['register']['version']} from {branch}"
+        log.warning(summary["outcome"])
         return summary
-    finally:
-        run.close_tree()
-        if "branch" in summary:
-            gitrepo.git(run.checkout, "branch", "--quiet", "-D", summary["branch"], check=False)
+    run.step("repro", "dvc", "repro")
+    if not gitrepo.git(run.tree, "status", "--porcelain", "--", "dvc.lock"):
+        summary["outcome"] = "the pipeline was up to date: no new model to register"
+        return summary
+    branch = settings.branch_prefix + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    metrics = json.loads((layout.metrics).read_text())
+    gitrepo.git(run.tree, "checkout", "--quiet", "-b", branch)
+    gitrepo.git(run.tree, "add", "--", *RESULTS)
+    gitrepo.git(
+        run.tree,
+        "-c",
+        "user.name=textclf retrain",
+        "-c",
+        "user.email=retrain@textclf.invalid",
+        "commit",
+        "--quiet",
+        "-m",
+        f"Retrain ({reason}): {folded.rows} new labelled rows, "
+        f"accuracy {metrics['accuracy']:.4f}",
+    )
+    summary["branch"] = branch
+    summary["commit"] = gitrepo.git(run.tree, "rev-parse", "HEAD")
+    run.step("push data", "dvc", "push")
+    run.step("push branch", "git", "push", "--quiet", "origin", branch, run=False)
+    try:
+        summary["register"] = json.loads(run.step("register", "textclf", "register"))
+    except Exception:
+        # A pushed branch without its registered version would look done to the next run
+        # (its deliveries count as proposed): take it back, so the next run redoes it all.
+        gitrepo.git(run.tree, "push", "--quiet", "origin", "--delete", branch, check=False)
+        raise
+    if params.retrain.promotion == "rule":
+        summary["promote"] = json.loads(run.step("promote", "textclf", "promote"))
+    run.report = run.step("report", "textclf", "report", "--base", f"origin/{settings.base_branch}")
+    summary["pull_request"] = pull_request(run, params.retrain, branch, run.report)
+    summary["outcome"] = f"registered version {summary['register']['version']} from {branch}"
+    return summary
 
 
 def proposed_deliveries(checkout: Path, prefix: str) -> set[str]:

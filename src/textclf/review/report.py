@@ -1,8 +1,8 @@
 """The pull-request report: what a change does to the model, against a base git revision.
 
 Both models are scored on the same evaluation rows, so the accuracy change is tested with paired
-statistics (McNemar's exact test and a paired bootstrap interval) rather than two independent
-proportions.
+statistics (McNemar's exact test and a paired bootstrap interval, the promotion rule's own:
+ml/comparison.py) rather than two independent proportions.
 """
 
 from __future__ import annotations
@@ -18,15 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import yaml
-from scipy.stats import binomtest
 
 from textclf.core.errors import DataError, ServiceUnavailable
 from textclf.core.files import write_text
 from textclf.core.layout import Layout
 from textclf.core.params import flatten
+from textclf.ml.comparison import PairedComparison, compare_correct
 from textclf.ml.metrics import HEADLINE, HIGHER_IS_BETTER, compute_metrics
 from textclf.ml.params import load_params
 from textclf.registry.models import load_model
@@ -58,21 +57,6 @@ class Snapshot:
     run: dict[str, Any] = field(default_factory=dict)
     behaviour: dict[str, Any] = field(default_factory=dict)
     model_card: str | None = None
-
-
-@dataclass
-class Significance:
-    rows: int
-    base_only_correct: int
-    new_only_correct: int
-    delta: float
-    ci_low: float
-    ci_high: float
-    p_value: float
-
-    @property
-    def significant(self) -> bool:
-        return self.p_value < 0.05
 
 
 def workspace_snapshot(root: Path) -> Snapshot:
@@ -125,33 +109,14 @@ def _git_show(root: Path, rev: str, relative: Path) -> str | None:
 
 
 def paired_significance(
-    base: pd.DataFrame, new: pd.DataFrame, resamples: int = 2000, seed: int = 0
-) -> Significance | None:
-    """McNemar's exact test and a paired bootstrap 95% interval for the accuracy change, on the
-    rows both evaluations share (matched by id)."""
+    base: pd.DataFrame, new: pd.DataFrame, confidence: float = 0.95
+) -> PairedComparison | None:
+    """The promotion rule's accuracy comparison (ml/comparison.py) on the rows both evaluations
+    share (matched by id), or None when they share none."""
     joined = base[["id", "correct"]].merge(new[["id", "correct"]], on="id", suffixes=("_b", "_n"))
     if joined.empty:
         return None
-    base_correct = joined["correct_b"].astype(bool).to_numpy()
-    new_correct = joined["correct_n"].astype(bool).to_numpy()
-    base_only = int((base_correct & ~new_correct).sum())
-    new_only = int((new_correct & ~base_correct).sum())
-    discordant = base_only + new_only
-    p_value = binomtest(new_only, discordant, 0.5).pvalue if discordant else 1.0
-    difference = new_correct.astype(float) - base_correct.astype(float)
-    rng = np.random.default_rng(seed)
-    samples = rng.integers(0, len(difference), size=(resamples, len(difference)))
-    deltas = difference[samples].mean(axis=1)
-    low, high = np.percentile(deltas, [2.5, 97.5])
-    return Significance(
-        len(joined),
-        base_only,
-        new_only,
-        float(difference.mean()),
-        float(low),
-        float(high),
-        float(p_value),
-    )
+    return compare_correct(joined["correct_b"], joined["correct_n"], confidence)
 
 
 def changed_params(base: dict, new: dict) -> list[tuple[str, Any, Any]]:
@@ -287,9 +252,10 @@ def _model_card_section(base: Snapshot, new: Snapshot) -> list[str]:
 
 def _significance_section(base: Snapshot, new: Snapshot) -> list[str]:
     lines = ["### Is the accuracy change more than noise?", ""]
+    confidence = float(new.params.get("registry", {}).get("confidence", 0.95))
     result = None
     if base.predictions is not None and new.predictions is not None:
-        result = paired_significance(base.predictions, new.predictions)
+        result = paired_significance(base.predictions, new.predictions, confidence)
     if result is None:
         return [*lines, "Not computed: the two revisions share no evaluation rows.", ""]
     verdict = "**significant**" if result.significant else "not significant"
@@ -298,9 +264,10 @@ def _significance_section(base: Snapshot, new: Snapshot) -> list[str]:
         f"Paired on {result.rows} shared test rows: the new model alone is right on "
         f"{result.new_only_correct}, the base alone on {result.base_only_correct}.",
         "",
-        f"- accuracy change {result.delta:+.4f}, 95% bootstrap interval "
-        f"[{result.ci_low:+.4f}, {result.ci_high:+.4f}]",
-        f"- McNemar exact test p = {result.p_value:.4g}: {verdict} at the 5% level",
+        f"- accuracy change {result.improvement:+.4f}, {confidence:.0%} bootstrap interval "
+        f"[{result.low:+.4f}, {result.high:+.4f}]",
+        f"- McNemar exact test p = {result.p_value:.4g}: {verdict} at the {confidence:.0%} level "
+        "(the promotion rule's test: registry.confidence)",
         "",
     ]
 

@@ -141,10 +141,15 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     )
     app.state.champion = champion
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+    # Added last, so it runs first: a shed request costs no body read and no thread.
+    app.add_middleware(LoadShedder, max_in_flight=limits.max_in_flight)
     errors = {
         413: {"model": ErrorResponse, "description": "body over serve.max_body_bytes"},
         422: {"model": ErrorResponse, "description": "not a valid request, or over a limit"},
-        503: {"model": ErrorResponse, "description": "no model loaded yet"},
+        503: {
+            "model": ErrorResponse,
+            "description": "no model loaded yet, or busy (over serve.max_in_flight; Retry-After)",
+        },
     }
 
     @app.middleware("http")
@@ -242,6 +247,39 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
         return HTMLResponse(resources.files("textclf.serve").joinpath("page.html").read_text())
 
     return app
+
+
+class LoadShedder:
+    """Past `max_in_flight` /predict requests in this worker (running or queued for a thread),
+    answer 503 with Retry-After at once: a request admitted keeps its latency, and a client
+    that is turned away knows to come back, instead of timing out in a queue."""
+
+    def __init__(self, app: ASGIApp, max_in_flight: int, retry_after_seconds: int = 1) -> None:
+        self.app, self.max_in_flight = app, max_in_flight
+        self.retry_after = str(retry_after_seconds)
+        self.in_flight = 0  # one event loop per worker: no lock needed between awaits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") != "/predict":
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.max_in_flight:
+            telemetry.SHED.inc()
+            response = JSONResponse(
+                {
+                    "error": f"busy: {self.in_flight} requests in flight; retry shortly",
+                    "limit": "serve.max_in_flight",
+                },
+                status_code=503,
+                headers={"Retry-After": self.retry_after},
+            )
+            await response(scope, receive, send)
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
 
 
 class BodyLimit:

@@ -27,6 +27,7 @@ LATENCY = Histogram(
     buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0),
 )
 TEXTS = Counter("textclf_texts_scored", "Texts scored", ["model_version"])
+SHED = Counter("textclf_requests_shed", "/predict requests answered 503 busy (serve.max_in_flight)")
 MODEL = Gauge(
     "textclf_model_info",
     "1 for the model version served",
