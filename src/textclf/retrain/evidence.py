@@ -38,47 +38,46 @@ def keep_evidence(
     <uri>"), or None when it could not be recorded (said in the log, never raised: the
     retrain's own outcome or error is what the caller must see)."""
     try:
-        return _log_run(checkout, tree, model_name, summary, step_log, report, failure)
-    except Exception as error:
+        import mlflow
+
+        uri = connect(checkout)
+        name = f"{model_name}-retrains"
+        with (
+            mlflow.start_run(
+                experiment_id=experiment_id(name, uri), tags=_tags(summary, failure)
+            ) as run,
+            tempfile.TemporaryDirectory(prefix="textclf-evidence-") as folder,
+        ):
+            _write_files(Path(folder), tree, summary, step_log, report, failure)
+            mlflow.log_artifacts(folder)
+            seconds = sum(step.get("seconds", 0) for step in summary.get("steps", []))
+            mlflow.log_metric("seconds", seconds)
+            if "labelled" in summary:
+                mlflow.log_metric("labelled_rows", summary["labelled"].get("rows", 0))
+    except Exception as error:  # evidence must never mask the retrain's own result
         log.warning("the retrain's evidence could not be recorded in MLflow: %s", error)
         return None
+    where = f"MLflow run {run.info.run_id} in experiment {name} at {uri}"
+    log.info("evidence: %s", where)
+    return where
 
 
-def _log_run(
-    checkout: Path,
+def _write_files(
+    files: Path,
     tree: Path,
-    model_name: str,
     summary: dict,
     step_log: str,
     report: str | None,
     failure: BaseException | None,
-) -> str:
-    import mlflow
-
-    uri = connect(checkout)
-    name = f"{model_name}-retrains"
-    tags = _tags(summary, failure)
-    with (
-        mlflow.start_run(experiment_id=experiment_id(name, uri), tags=tags) as run,
-        tempfile.TemporaryDirectory(prefix="textclf-evidence-") as folder,
-    ):
-        files = Path(folder)
-        write_text(step_log, files / "steps.log")
-        write_json({**summary, "error": str(failure) if failure else None}, files / "summary.json")
-        if report is not None:
-            write_text(report, files / "pull-request.md")
-        for relative in TREE_REPORTS:
-            if (tree / relative).is_file():
-                (files / relative).parent.mkdir(parents=True, exist_ok=True)
-                (files / relative).write_bytes((tree / relative).read_bytes())
-        mlflow.log_artifacts(str(files))
-        seconds = sum(step.get("seconds", 0) for step in summary.get("steps", []))
-        mlflow.log_metric("seconds", seconds)
-        if "labelled" in summary:
-            mlflow.log_metric("labelled_rows", summary["labelled"].get("rows", 0))
-    where = f"MLflow run {run.info.run_id} in experiment {name} at {uri}"
-    log.info("evidence: %s", where)
-    return where
+) -> None:
+    write_text(step_log, files / "steps.log")
+    write_json({**summary, "error": str(failure) if failure else None}, files / "summary.json")
+    if report is not None:
+        write_text(report, files / "pull-request.md")
+    for relative in TREE_REPORTS:
+        if (tree / relative).is_file():
+            (files / relative).parent.mkdir(parents=True, exist_ok=True)
+            (files / relative).write_bytes((tree / relative).read_bytes())
 
 
 def _tags(summary: dict, failure: BaseException | None) -> dict[str, str]:
