@@ -26,13 +26,32 @@ def test_log_lines_when_not_on_a_terminal(caplog, monkeypatch) -> None:
     assert lines[-1].endswith(" in all")
 
 
-def test_lines_are_spaced_by_the_interval(caplog) -> None:
-    caplog.set_level(logging.INFO, logger="textclf.progress")
-    with Progress("x", interval=3600, stream=io.StringIO()) as progress:
-        for _ in range(100):
-            progress.update(10)
-    # this Progress's lines only: in a serial run another test's progress thread may still log
-    own = [r.getMessage() for r in caplog.records if r.getMessage().startswith("x: ")]
+class Records(logging.Handler):
+    """Records reaching the progress logger itself: a serial run's earlier tests (Prefect's
+    logging setup) leave handlers behind that make root-level capture see a record twice."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_lines_are_spaced_by_the_interval(monkeypatch) -> None:
+    monkeypatch.delenv("TEXTCLF_PROGRESS", raising=False)
+    logger = logging.getLogger("textclf.progress")
+    records = Records()
+    monkeypatch.setattr(logger, "level", logging.INFO)
+    logger.addHandler(records)
+    try:
+        with Progress("x", interval=3600, stream=io.StringIO()) as progress:
+            for _ in range(100):
+                progress.update(10)
+    finally:
+        logger.removeHandler(records)
+    # this Progress's lines only: another test's progress thread may still log
+    own = [message for message in records.messages if message.startswith("x: ")]
     assert len(own) == 1  # only the closing line
     assert own[0].startswith("x: 1,000 rows, ")
 
