@@ -3,6 +3,7 @@ their rows split as the params say."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -58,6 +59,8 @@ def test_deliveries_are_folded_once_deduplicated_and_split(tmp_path: Path) -> No
     assert again.added == [] and again.skipped == ["day1.csv"]
 
     rows(["New review two.", "Third one, newest."], "neg").to_csv(incoming / "day2.csv")
+    os.utime(incoming / "day2.csv", (2_000_000_000, 2_000_000_000))  # delivered a day later
+    os.utime(incoming / "day1.csv", (2_000_000_000 - 86_400, 2_000_000_000 - 86_400))
     later = fold_in(str(incoming), folder, dataset, options, known)
     assert [item["rows"] for item in later.added] == [1]  # "two" was delivered before
 
@@ -101,3 +104,20 @@ def test_a_delivery_labelled_outside_the_classes_is_refused_whole(tmp_path: Path
         )
     assert error.value.row == 2 and "'positive'" in str(error.value)
     assert not folder.exists() or not any(folder.iterdir())  # nothing half folded in
+
+
+def test_a_delivery_folded_in_again_gives_the_same_bytes(tmp_path: Path) -> None:
+    """A retry after a failed retrain folds the same file in a fresh tree: the same bytes, so
+    DVC's run cache can restore the stages the first try ran. received_at is when the file
+    arrived (its modification time), not when it was read."""
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    rows(["A new review.", "Another one."], "pos").to_csv(incoming / "day.csv", index=False)
+    os.utime(incoming / "day.csv", (1_800_000_000, 1_800_000_000))
+    options, dataset = make(NormalizeOptions), make(DatasetParams, id_column=None)
+    made = []
+    for attempt in ("first", "retry"):
+        folded = fold_in(str(incoming), tmp_path / attempt, dataset, options, pd.Series([]))
+        made.append(Path(folded.added[0]["file"]))
+    assert made[0].read_bytes() == made[1].read_bytes()
+    assert set(pd.read_parquet(made[0])["received_at"]) == {"2027-01-15T08:00:00+00:00"}

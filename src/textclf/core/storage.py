@@ -13,6 +13,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -110,6 +111,16 @@ def fingerprint(location: str) -> str:
     with storage_errors(location):
         info = filesystem(location).info(location)
     return str(info.get("ETag", "")).strip('"') or str(info.get("size"))
+
+
+def modified_at(location: str) -> str:
+    """When a file was last written (S3's LastModified, a local file's mtime), UTC ISO seconds:
+    the same file gives the same value however often it is read."""
+    with storage_errors(location):
+        stamp = filesystem(location).modified(location)
+    if stamp.tzinfo is None:  # fsspec's local filesystem answers in UTC without saying so
+        stamp = stamp.replace(tzinfo=UTC)
+    return stamp.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def read_json(location: str) -> Any:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -78,7 +77,9 @@ def fold_in(
         known = keys.isin(seen)
         kept = rows[~known & ~repeated_in_file]
         seen |= set(keys[~known])
-        received = datetime.now(UTC).isoformat(timespec="seconds")
+        # when the file arrived, not when it was read: a retry after a failed retrain folds the
+        # same bytes in, so DVC's run cache restores the stages the first try already ran
+        received = storage.modified_at(path)
         delivered = kept[["id", "text", "label"]].assign(
             id=[f"{fingerprint[:12]}/{value}" for value in kept["id"]],
             delivery=fingerprint,

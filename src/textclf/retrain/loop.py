@@ -81,6 +81,10 @@ class Retraining:
         self.env = {**os.environ, **(env or {})}
         for inherited in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"):  # open_tree sets its own
             self.env.pop(inherited, None)
+        # compiled once when uv installs the environment: where PYTHONDONTWRITEBYTECODE is set
+        # (this project's machines), an uncompiled one recompiles every import in every step,
+        # which doubled a retrain's `dvc repro` (110 s against 54 s on the sample)
+        self.env.setdefault("UV_COMPILE_BYTECODE", "1")
         self.summary: dict = {"steps": []}
         self.tree = Path(tempfile.mkdtemp(prefix="textclf-retrain-")) / "tree"
         self._environment_lock: IO[str] | None = None
