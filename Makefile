@@ -89,7 +89,8 @@ bench-spark: $(SPARK_STAMP) ## the Spark job on local[1]/local[2] against one pr
 emr-env: setup ## build the Spark job's packed environment and upload it to TEXTCLF_EMR_STAGING
 	$(STACK_ENV) $(RUN) python scripts/build-emr-env.py --upload
 
-bench-serve: setup ## load on the online service with wrk (apt-get install wrk); prints latencies
+bench-serve: setup ## the online service's load shedding, then its latencies under wrk (apt-get install wrk)
+	$(RUN) python bench/serve_shedding.py
 	$(RUN) python bench/serve_load.py
 
 stack-up: setup ## start S3 (moto), MLflow and Prefect servers on loopback; writes .stack/env
