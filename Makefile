@@ -47,6 +47,7 @@ $(SPARK_STAMP): $(VENV_STAMP)
 	@touch $@
 
 repro: setup ## reproduce the DVC pipeline, then say what it produced
+	@$(RUN) textclf check  # params and dataset sources, named with the fix (DVC's own message has none)
 	$(RUN) dvc repro
 	@echo
 	@$(RUN) textclf outcome

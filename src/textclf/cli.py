@@ -87,6 +87,16 @@ _register_stage_commands()
 
 
 @app.command()
+def check(params: Path = ParamsOption) -> None:
+    """Check the params file and that the dataset's sources exist (`make repro` runs it first)."""
+    from textclf.pipeline.ingest import check_sources
+
+    settings = _params(params)
+    sources = _guard(lambda: check_sources(settings.dataset))
+    typer.echo(f"{params}: ok; dataset sources: {', '.join(sources)}")
+
+
+@app.command()
 def outcome(root: Path = RootOption) -> None:
     """What the last `dvc repro` produced: test accuracy, where the reports, model and run are."""
     from textclf.pipeline.outcome import outcome as lines

@@ -22,6 +22,7 @@ COMMANDS = [
     "batch-predict",
     "behaviour",
     "card",
+    "check",
     "convert-model",
     "evaluate",
     "infra",
@@ -144,6 +145,24 @@ def test_bad_input_exits_2_and_writes_nothing(workspace) -> None:
     assert "data.csv, field 'text': missing column(s) text" in result.output
     assert "Fix:" in result.output
     assert "Traceback" not in result.output
+    assert not (root / "data").exists()
+
+
+def test_a_missing_dataset_source_is_named_before_dvc_runs(workspace, labelled_table) -> None:
+    """`dvc repro` stops on a missing dependency with its own "[Errno 2]"; `make repro` asks
+    `textclf check` first, which names the file, the field and the fix."""
+    root = workspace(labelled_table)
+    assert runner.invoke(app, ["check"]).exit_code == 0
+    workspace(labelled_table, unlabelled_source="gone/unlabelled.csv")
+    result = runner.invoke(app, ["check"])
+    assert result.exit_code == 2, result.output
+    assert "gone/unlabelled.csv, field 'dataset.unlabelled_source'" in result.output
+    assert "the dataset source does not exist" in result.output
+    assert "set dataset.unlabelled_source in params.yaml to an existing file" in result.output
+    assert "Traceback" not in result.output
+    workspace(labelled_table, source="missing.csv", unlabelled_source=None)
+    result = runner.invoke(app, ["ingest"])  # the stage itself says the same
+    assert result.exit_code == 2 and "missing.csv, field 'dataset.source'" in result.output
     assert not (root / "data").exists()
 
 

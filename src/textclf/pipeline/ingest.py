@@ -57,6 +57,27 @@ def ingest(params: DatasetParams) -> IngestResult:
     return result
 
 
+def check_sources(params: DatasetParams) -> list[str]:
+    """The dataset's sources (dataset.source, dataset.unlabelled_source), each a file or folder
+    that exists or an http(s) URL; raises DataError naming the first that is neither. `make repro`
+    asks this before `dvc repro`, whose own message for a missing dependency has no fix."""
+    sources = [params.source, *([params.unlabelled_source] if params.unlabelled_source else [])]
+    for field, source in zip(("source", "unlabelled_source"), sources, strict=False):
+        check_source(source, f"dataset.{field}")
+    return sources
+
+
+def check_source(source: str, field: str = "dataset.source") -> None:
+    if source.startswith(("http://", "https://")) or Path(source).exists():
+        return
+    raise DataError(
+        source,
+        "the dataset source does not exist",
+        f"set {field} in params.yaml to an existing file or folder, or an http(s) URL",
+        field=field,
+    )
+
+
 def fetch(source: str, sha256: str | None, download_dir: Path) -> Path:
     """A local path as is; an http(s) URL downloaded once into `download_dir`. Checks `sha256`."""
     if source.startswith(("http://", "https://")):
@@ -65,12 +86,7 @@ def fetch(source: str, sha256: str | None, download_dir: Path) -> Path:
             _download(source, target, sha256)
         return target
     path = Path(source)
-    if not path.exists():
-        raise DataError(
-            path,
-            "the dataset source does not exist",
-            "set dataset.source in params.yaml to an existing file or folder, or an http(s) URL",
-        )
+    check_source(source)
     if sha256 and path.is_file():
         actual = file_digest(path, "sha256")
         if actual != sha256:
