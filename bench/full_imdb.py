@@ -71,14 +71,11 @@ def push_pull(repo: Path) -> dict[str, float]:
     """Seconds and MB/s of `dvc push`, a no-change push, and `dvc pull` into an empty cache."""
     import os
     import shutil
-    import socket
 
+    from loopback import free_port  # bench/loopback.py, beside this script
     from textclf.infra import stack
 
-    with socket.socket() as probe:  # a free loopback port for the S3 server
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = stack.StackConfig(state_dir=repo / ".stack", s3_port=port, services=("s3",))
+    config = stack.StackConfig(state_dir=repo / ".stack", s3_port=free_port(), services=("s3",))
     stack.up(config, root=repo)
     env = {**os.environ, **stack.settings(config)}
     try:

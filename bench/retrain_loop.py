@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from loopback import free_port  # bench/loopback.py, beside this script
 from results import recorded  # bench/results.py, beside this script
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,12 +35,6 @@ def sh(*command: str, cwd: Path) -> str:
     if result.returncode != 0:
         sys.exit(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
     return result.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def main() -> None:

@@ -22,13 +22,13 @@ import os
 import random
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from loopback import free_port  # bench/loopback.py, beside this script
 from results import recorded  # bench/results.py, beside this script
 
 REPO = Path(__file__).resolve().parents[1]
@@ -120,12 +120,6 @@ def pause(url: str, bodies: Path, rate: float, connections: int) -> float:
     nominal = connections * 1000 / rate
     trial = wrk(url, bodies, connections, 5, nominal)
     return max(0.0, nominal - (connections * 1000 / trial["rate"] - nominal))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def main() -> None:

@@ -25,7 +25,6 @@ import asyncio
 import json
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from pathlib import Path
 
 import yaml
 
+from loopback import free_port  # bench/loopback.py, beside this script
 from results import recorded  # bench/results.py, beside this script
 
 REPO = Path(__file__).resolve().parents[1]
@@ -149,12 +149,6 @@ async def open_loop(
 
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 1)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def review_bodies(limit: int = 2000) -> list[bytes]:

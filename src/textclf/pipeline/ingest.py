@@ -37,6 +37,7 @@ class IngestResult:
 
 
 def ingest(params: DatasetParams) -> IngestResult:
+    check_sources(params)  # both, before any is read: the error names the field that is wrong
     source = fetch(params.source, params.sha256, Path(params.download_dir))
     fmt = detect_format(source) if params.format == "auto" else params.format
     if fmt == "aclimdb":
@@ -61,32 +62,31 @@ def check_sources(params: DatasetParams) -> list[str]:
     """The dataset's sources (dataset.source, dataset.unlabelled_source), each a file or folder
     that exists or an http(s) URL; raises DataError naming the first that is neither. `make repro`
     asks this before `dvc repro`, whose own message for a missing dependency has no fix."""
-    sources = [params.source, *([params.unlabelled_source] if params.unlabelled_source else [])]
-    for field, source in zip(("source", "unlabelled_source"), sources, strict=False):
-        check_source(source, f"dataset.{field}")
-    return sources
+    given = {"dataset.source": params.source, "dataset.unlabelled_source": params.unlabelled_source}
+    for field, source in given.items():
+        if source and not _is_url(source) and not Path(source).exists():
+            raise DataError(
+                source,
+                "the dataset source does not exist",
+                f"set {field} in params.yaml to an existing file or folder, or an http(s) URL",
+                field=field,
+            )
+    return [source for source in given.values() if source]
 
 
-def check_source(source: str, field: str = "dataset.source") -> None:
-    if source.startswith(("http://", "https://")) or Path(source).exists():
-        return
-    raise DataError(
-        source,
-        "the dataset source does not exist",
-        f"set {field} in params.yaml to an existing file or folder, or an http(s) URL",
-        field=field,
-    )
+def _is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
 
 
 def fetch(source: str, sha256: str | None, download_dir: Path) -> Path:
-    """A local path as is; an http(s) URL downloaded once into `download_dir`. Checks `sha256`."""
-    if source.startswith(("http://", "https://")):
+    """A local path as is (check_sources has said it exists); an http(s) URL downloaded once
+    into `download_dir`. Checks `sha256`."""
+    if _is_url(source):
         target = download_dir / PurePosixPath(source.split("?")[0]).name
         if not target.exists() or (sha256 and file_digest(target, "sha256") != sha256):
             _download(source, target, sha256)
         return target
     path = Path(source)
-    check_source(source)
     if sha256 and path.is_file():
         actual = file_digest(path, "sha256")
         if actual != sha256:
